@@ -1,0 +1,37 @@
+// Starts one s3s-fs for the whole test run (or uses S3_TEST_ENDPOINT) and hands its
+// coordinates to test files through provide/inject.
+import type { TestProject } from 'vitest/node';
+import { startS3Server } from '../../scripts/s3-server.mjs';
+import type { S3TestConfig } from './vitest';
+
+function fromEnv(endpoint: string): S3TestConfig {
+  const need = (name: string) => {
+    const value = process.env[name];
+    if (!value) throw new Error(`S3_TEST_ENDPOINT is set, so ${name} must be set too`);
+    return value;
+  };
+  const url = new URL(endpoint);
+  return {
+    endpoint,
+    region: process.env.S3_TEST_REGION ?? 'us-east-1',
+    bucket: need('S3_TEST_BUCKET'),
+    accessKeyId: need('S3_TEST_ACCESS_KEY_ID'),
+    secretAccessKey: need('S3_TEST_SECRET_ACCESS_KEY'),
+    dataDir: undefined,
+    port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
+    domain: undefined,
+  };
+}
+
+export default async function setup({ provide }: Pick<TestProject, 'provide'>) {
+  const external = process.env.S3_TEST_ENDPOINT;
+  if (external) {
+    provide('s3', fromEnv(external));
+    return;
+  }
+  // `localhost` so clients can also use http://<bucket>.localhost:<port> (virtual-hosted style).
+  const server = await startS3Server({ domain: 'localhost' });
+  const { endpoint, region, bucket, accessKeyId, secretAccessKey, dataDir, port, domain } = server;
+  provide('s3', { endpoint, region, bucket, accessKeyId, secretAccessKey, dataDir, port, domain });
+  return () => server.stop();
+}

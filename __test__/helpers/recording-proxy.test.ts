@@ -1,0 +1,148 @@
+import { readdirSync } from 'node:fs';
+import http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startS3Server } from '../../scripts/s3-server.mjs';
+import { signedRequest } from './http';
+import { startRecordingProxy, type RecordingProxy } from './recording-proxy';
+import { testServer, uniqueKey } from './s3';
+import { signHeaders } from './sigv4';
+
+const s3 = testServer();
+const creds = { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region };
+
+describe('recording proxy', () => {
+  let proxy: RecordingProxy;
+  beforeAll(async () => {
+    proxy = await startRecordingProxy({ host: new URL(s3.endpoint).hostname, port: s3.port });
+  });
+  afterAll(() => proxy.close());
+
+  // Path-style: the client signs the proxy's host:port and s3s-fs verifies that same Host.
+  const objectUrl = (key: string) => `${proxy.endpoint}/${s3.bucket}/${key}`;
+
+  it('forwards signed PUT and GET unchanged and records them', async () => {
+    proxy.clear();
+    const key = uniqueKey('proxy');
+    const body = Buffer.from('through the proxy \u00e9\n'.repeat(1000));
+
+    // Body hash and a mixed-case user header are signed: any change in transit fails with 403/500.
+    const put = await signedRequest({ method: 'PUT', url: objectUrl(key), body, headers: { 'X-Amz-Meta-Note': 'Kept As-Is' }, creds });
+    expect(put.status, put.body.toString()).toBe(200);
+
+    const get = await signedRequest({ method: 'GET', url: objectUrl(key), creds });
+    expect(get.status).toBe(200);
+    expect(get.body.equals(body)).toBe(true);
+    expect(get.headers['x-amz-meta-note']).toBe('Kept As-Is');
+
+    expect(proxy.requests.map((r) => [r.method, r.url])).toEqual([
+      ['PUT', `/${s3.bucket}/${key}`],
+      ['GET', `/${s3.bucket}/${key}`],
+    ]);
+    const [recordedPut] = proxy.requests;
+    expect(recordedPut.headers.host).toBe(`127.0.0.1:${proxy.port}`);
+    expect(recordedPut.headers['content-length']).toBe(String(body.length));
+    expect(recordedPut.headers['x-amz-meta-note']).toBe('Kept As-Is');
+    expect(recordedPut.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=/);
+  });
+
+  it('passes the target\'s rejections through', async () => {
+    const bad = await signedRequest({ method: 'GET', url: objectUrl('nope'), creds: { ...creds, secretAccessKey: 'wrong' } });
+    expect(bad.status).toBe(403);
+    expect(bad.body.toString()).toContain('SignatureDoesNotMatch');
+
+    const missing = await signedRequest({ method: 'GET', url: objectUrl(uniqueKey('missing')), creds });
+    expect(missing.status).toBe(404);
+  });
+
+  it('keeps client connections alive', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const first = await signedRequest({ method: 'GET', url: objectUrl('nope'), creds, agent });
+      const second = await signedRequest({ method: 'GET', url: objectUrl('nope'), creds, agent });
+      expect([first.status, second.status]).toEqual([404, 404]);
+      expect(second.reusedSocket).toBe(true);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('relays Expect: 100-continue', async () => {
+    proxy.clear();
+    const key = uniqueKey('proxy-expect');
+    const body = 'sent only after 100 Continue';
+    const headers = signHeaders({
+      method: 'PUT',
+      url: objectUrl(key),
+      headers: { 'content-length': body.length, expect: '100-continue' },
+      ...creds,
+    });
+    const { status, sawContinue } = await new Promise<{ status: number; sawContinue: boolean }>((resolve, reject) => {
+      let sawContinue = false;
+      const req = http.request(objectUrl(key), { method: 'PUT', headers, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, sawContinue }));
+      });
+      req.on('continue', () => {
+        sawContinue = true;
+        req.end(body);
+      });
+      req.on('error', reject);
+      req.flushHeaders();
+    });
+    expect(sawContinue).toBe(true);
+    expect(status).toBe(200);
+    expect(proxy.requests[0].headers.expect).toBe('100-continue');
+
+    const get = await signedRequest({ method: 'GET', url: objectUrl(key), creds });
+    expect(get.body.toString()).toBe(body);
+  });
+
+  it('works for virtual-hosted style when the server knows the proxy port', async () => {
+    // The signed Host is <bucket>.localhost:<proxy port>, so s3s-fs must accept that domain.
+    const target = { host: '127.0.0.1', port: 0 };
+    const own = await startRecordingProxy(target);
+    const server = await startS3Server({ domain: ['localhost', `localhost:${own.port}`] });
+    target.port = server.port;
+    try {
+      const url = `http://${server.bucket}.localhost:${own.port}/vhost.txt`;
+      const ownCreds = { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey };
+      expect((await signedRequest({ method: 'PUT', url, body: 'vhost', creds: ownCreds })).status).toBe(200);
+      expect((await signedRequest({ method: 'GET', url, creds: ownCreds })).body.toString()).toBe('vhost');
+      expect(own.requests.map((r) => [r.method, r.url, r.headers.host])).toEqual([
+        ['PUT', '/vhost.txt', `${server.bucket}.localhost:${own.port}`],
+        ['GET', '/vhost.txt', `${server.bucket}.localhost:${own.port}`],
+      ]);
+    } finally {
+      await own.close();
+      await server.stop();
+    }
+  });
+
+  it('cuts the upstream upload when the client disconnects mid-body', async () => {
+    // Own server, so the temp-file check is not disturbed by other test files.
+    const server = await startS3Server();
+    const own = await startRecordingProxy({ host: server.host, port: server.port });
+    try {
+      const url = `${own.endpoint}/${server.bucket}/cut.bin`;
+      const ownCreds = { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey };
+      const headers = signHeaders({ method: 'PUT', url, headers: { 'content-length': 1 << 20 }, ...ownCreds });
+      const req = http.request(url, { method: 'PUT', headers, agent: false });
+      req.on('error', () => {}); // expected: we destroy it
+      req.write(Buffer.alloc(64 << 10));
+
+      // s3s-fs streams the body into `.tmp.N.internal.part` in its data dir, and deletes
+      // it when the request body fails: wait for it to appear, cut, wait for it to go.
+      const tempFiles = () => readdirSync(server.dataDir).filter((f) => f.startsWith('.tmp.'));
+      await expect.poll(tempFiles, { timeout: 5000 }).toHaveLength(1);
+      req.destroy();
+      await expect.poll(tempFiles, { timeout: 5000 }).toHaveLength(0);
+
+      const get = await signedRequest({ method: 'GET', url, creds: ownCreds });
+      expect(get.status).toBe(404);
+      expect(own.requests.map((r) => r.method)).toEqual(['PUT', 'GET']);
+    } finally {
+      await own.close();
+      await server.stop();
+    }
+  });
+});

@@ -1,0 +1,22 @@
+// Types for the values that __test__/helpers/global-setup.ts provides to tests.
+import 'vitest';
+
+/** Where the shared test S3 server lives (see global-setup.ts). */
+export interface S3TestConfig {
+  endpoint: string;
+  region: string;
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** s3s-fs data directory; undefined for an external server (S3_TEST_ENDPOINT). */
+  dataDir?: string;
+  port: number;
+  /** Base domain for virtual-hosted style (`http://<bucket>.<domain>:<port>`); undefined if unsupported. */
+  domain?: string;
+}
+
+declare module 'vitest' {
+  interface ProvidedContext {
+    s3: S3TestConfig;
+  }
+}

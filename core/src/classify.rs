@@ -1,0 +1,98 @@
+//! Turns aws-sdk-s3 errors into the crate's typed [`Error`].
+
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::RequestId;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+use crate::error::{Error, Operation, ServiceInfo};
+
+/// Where an error happened.
+#[derive(Clone, Copy)]
+pub(crate) struct Ctx<'a> {
+    pub operation: Operation,
+    pub key: &'a str,
+    pub bucket: &'a str,
+}
+
+pub(crate) fn from_sdk<E>(ctx: Ctx<'_>, err: SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let code = err.code().map(str::to_owned);
+    let request_id = err.request_id().map(str::to_owned);
+    let transport = matches!(
+        err,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+    );
+    let detail = match &err {
+        SdkError::ServiceError(_) => match (err.message(), &code, status) {
+            (Some(m), Some(c), _) => format!("{c}: {m}"),
+            (None, Some(c), _) => c.clone(),
+            (Some(m), None, _) => m.to_owned(),
+            (None, None, Some(s)) => format!("HTTP {s}"),
+            (None, None, None) => "service error".to_owned(),
+        },
+        _ => DisplayErrorContext(&err).to_string(),
+    };
+    let info = ServiceInfo { status, code, request_id, detail };
+    classify(ctx, info, transport)
+}
+
+pub(crate) fn classify(ctx: Ctx<'_>, info: ServiceInfo, transport: bool) -> Error {
+    let operation = ctx.operation;
+    let key = ctx.key.to_owned();
+    let bucket = ctx.bucket.to_owned();
+    let status = info.status.unwrap_or(0);
+    if transport && !(400..500).contains(&status) {
+        return Error::Unavailable { operation, key, info };
+    }
+    match info.code.as_deref().unwrap_or("") {
+        "NoSuchKey" => Error::NotFound { operation, key, bucket },
+        "NoSuchBucket" => Error::BucketNotFound { operation, key, bucket, info },
+        "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken"
+        | "TokenRefreshRequired" | "AuthorizationHeaderMalformed" | "InvalidSecurity"
+        | "MissingSecurityHeader" | "RequestTimeTooSkewed" => Error::Auth { operation, key, info },
+        "AccessDenied" | "AllAccessDisabled" | "AccountProblem" => Error::AccessDenied { operation, key, info },
+        "SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout" | "Busy" => {
+            Error::Unavailable { operation, key, info }
+        }
+        "InvalidArgument" | "KeyTooLongError" | "EntityTooLarge" | "EntityTooSmall" | "MetadataTooLarge"
+        | "InvalidRequest" | "IncompleteBody" | "BadDigest" | "InvalidDigest" | "InvalidBucketName" => {
+            Error::InvalidArgument { operation, key, field: "request".into(), message: info.detail }
+        }
+        _ if status >= 500 => Error::Unavailable { operation, key, info },
+        _ if status == 403 => Error::AccessDenied { operation, key, info },
+        _ => Error::Unknown { operation, key, info },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(status: u16, code: &str) -> ServiceInfo {
+        ServiceInfo { status: Some(status), code: Some(code.into()), request_id: None, detail: code.into() }
+    }
+
+    #[test]
+    fn codes_map_to_reasons() {
+        let ctx = Ctx { operation: Operation::Download, key: "k", bucket: "b" };
+        let cases = [
+            (404, "NoSuchKey", "not_found"),
+            (404, "NoSuchBucket", "bucket_not_found"),
+            (403, "SignatureDoesNotMatch", "auth"),
+            (403, "InvalidAccessKeyId", "auth"),
+            (403, "AccessDenied", "access_denied"),
+            (503, "SlowDown", "unavailable"),
+            (500, "Whatever", "unavailable"),
+            (400, "KeyTooLongError", "invalid_argument"),
+            (409, "Conflict", "unknown"),
+        ];
+        for (status, code, reason) in cases {
+            assert_eq!(classify(ctx, info(status, code), false).reason(), reason, "{code}");
+        }
+        let refused = ServiceInfo { detail: "connection refused".into(), ..Default::default() };
+        assert_eq!(classify(ctx, refused, true).reason(), "unavailable");
+    }
+}

@@ -1,0 +1,87 @@
+//! A download in progress: the body of a GetObject, read in coalesced chunks
+//! so Node sees few, large reads.
+
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::primitives::ByteStream;
+use futures_util::FutureExt;
+
+use crate::error::{Error, Operation, Result, ServiceInfo};
+
+pub struct Download {
+    key: String,
+    body: Option<ByteStream>,
+    /// An error met after some bytes were already gathered for the caller.
+    pending: Option<Error>,
+    pub content_length: Option<u64>,
+    pub content_type: Option<String>,
+    pub etag: Option<String>,
+}
+
+impl Download {
+    pub(crate) fn new(key: String, out: GetObjectOutput) -> Self {
+        Download {
+            key,
+            content_length: out.content_length.map(|n| n.max(0) as u64),
+            content_type: out.content_type,
+            etag: out.e_tag,
+            body: Some(out.body),
+            pending: None,
+        }
+    }
+
+    /// Up to about `max` bytes: waits for the first network chunk, then takes
+    /// whatever else has already arrived. `None` at the end of the object.
+    pub async fn read(&mut self, max: usize) -> Result<Option<Vec<u8>>> {
+        if let Some(err) = self.pending.take() {
+            return Err(err);
+        }
+        let Some(body) = self.body.as_mut() else {
+            return Ok(None);
+        };
+        let first = match body.try_next().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => {
+                self.body = None;
+                return Ok(None);
+            }
+            Err(e) => {
+                self.body = None;
+                return Err(self.broken(e));
+            }
+        };
+        let mut out = Vec::with_capacity(first.len().max(max.min(first.len() * 4)));
+        out.extend_from_slice(&first);
+        while out.len() < max {
+            match body.try_next().now_or_never() {
+                Some(Ok(Some(chunk))) => out.extend_from_slice(&chunk),
+                Some(Ok(None)) => {
+                    self.body = None;
+                    break;
+                }
+                Some(Err(e)) => {
+                    self.body = None;
+                    self.pending = Some(self.broken(e));
+                    break;
+                }
+                None => break,
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Drops the body, which closes its connection instead of draining it.
+    pub fn close(&mut self) {
+        self.body = None;
+    }
+
+    fn broken(&self, e: aws_smithy_types::byte_stream::error::Error) -> Error {
+        Error::Unavailable {
+            operation: Operation::Download,
+            key: self.key.clone(),
+            info: ServiceInfo {
+                detail: format!("the connection broke while reading the object: {}", aws_sdk_s3::error::DisplayErrorContext(&e)),
+                ..Default::default()
+            },
+        }
+    }
+}

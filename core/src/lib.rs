@@ -1,0 +1,19 @@
+//! S3 storage backend core: configuration, keys, typed errors and the
+//! transfer engine, on aws-sdk-s3. It has no Node types; the napi binding in
+//! the parent crate only converts.
+
+mod backend;
+mod body;
+mod classify;
+mod client;
+pub mod config;
+mod download;
+pub mod error;
+pub mod keys;
+mod upload;
+
+pub use backend::{ObjectInfo, S3Backend, SignMethod, SignedUrl};
+pub use config::{BackendConfig, ConfigError, ConfigIssue, MultipartConfig};
+pub use download::Download;
+pub use error::{Error, Operation, Result};
+pub use upload::{PutOptions, UploadOutcome, UploadSink};

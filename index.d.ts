@@ -1,0 +1,179 @@
+import type { Readable } from 'node:stream'
+
+// ---- The host's storage interface (identical in shape) --------------------
+
+export interface UploadParams {
+  /** Storage key, e.g. "group-1/2026/11/<uuid>.pdf". At most 1024 UTF-8 bytes. */
+  key: string
+  /** The whole file, or a stream of it (chunks: Buffer, Uint8Array or string). */
+  body: Buffer | Readable
+  /** MIME type stored with the object. */
+  contentType: string
+  /** Byte count, when the caller knows it; a stream of another length is rejected and nothing is stored. */
+  contentLength?: number
+  /** User metadata (x-amz-meta-*): printable ASCII, names are returned lower-cased. */
+  metadata?: Record<string, string>
+}
+
+export interface UploadResult {
+  key: string
+  etag?: string
+  url?: string
+}
+
+export interface SignedUrlOptions {
+  /** Seconds, an integer from 1 to 604800; the backend's default (900) when absent. */
+  expiresIn?: number
+  /** GET when absent. */
+  method?: 'GET' | 'PUT'
+  /** For PUT: the Content-Type the uploader must send (it is signed). */
+  contentType?: string
+}
+
+export interface SignedUrl {
+  url: string
+  /** ISO 8601. */
+  expiresAt: string
+}
+
+export interface IStorageBackend {
+  upload(params: UploadParams): Promise<UploadResult>
+  download(key: string): Promise<Readable>
+  delete(key: string): Promise<void>
+  exists(key: string): Promise<boolean>
+  getSignedUrl(key: string, options?: SignedUrlOptions): Promise<SignedUrl>
+}
+
+// ---- This package ---------------------------------------------------------
+
+export interface S3Credentials {
+  accessKeyId: string
+  secretAccessKey: string
+  sessionToken?: string
+}
+
+export interface MultipartOptions {
+  /** Bytes per part, 5 MiB to 5 GiB. Default 8 MiB. */
+  partSize?: number
+  /** Parts uploaded at once, 1 to 64. Default 4. Memory stays under partSize × (queueSize + 1). */
+  queueSize?: number
+  /** Bodies of known length up to this many bytes go in one PutObject. Default 64 MiB. */
+  threshold?: number
+}
+
+export interface ErrorClasses {
+  StorageError?: new (message: string, details?: Record<string, unknown>) => Error
+  FileNotFoundError?: new (key: string) => Error
+  ConfigurationError?: new (message: string, details?: Record<string, unknown>) => Error
+}
+
+export interface S3BackendOptions {
+  bucket: string
+  /** Default "us-east-1". */
+  region?: string
+  /** S3-compatible service URL (MinIO, R2, ...); absent for AWS S3. */
+  endpoint?: string
+  /** Default: true when `endpoint` is set, else false. */
+  forcePathStyle?: boolean
+  /** Absent: the AWS default provider chain (env, profile, web identity, IMDS). */
+  credentials?: S3Credentials
+  /** Seconds, default 900. */
+  signedUrlExpiration?: number
+  multipart?: MultipartOptions
+  /** The host's own error classes; the package's own when absent. */
+  errorClasses?: ErrorClasses
+}
+
+/** Machine-readable cause of a failure (`error.details.reason`). */
+export type StorageErrorReason =
+  | 'not_found'
+  | 'bucket_not_found'
+  | 'unavailable'
+  | 'auth'
+  | 'access_denied'
+  | 'invalid_argument'
+  | 'aborted'
+  | 'unknown'
+
+export interface StorageErrorDetails {
+  reason: StorageErrorReason
+  operation: 'upload' | 'download' | 'delete' | 'exists' | 'head' | 'getSignedUrl' | 'generateStorageKey'
+  key?: string
+  bucket?: string
+  /** The argument at fault, for invalid_argument. */
+  field?: string
+  /** HTTP status of the service's answer. */
+  status?: number
+  /** S3 error code, e.g. "SignatureDoesNotMatch". */
+  code?: string
+  requestId?: string
+  [extra: string]: unknown
+}
+
+/** What `describe()`, `JSON.stringify` and `util.inspect` show: no secrets. */
+export interface BackendDescription {
+  bucket: string
+  region: string
+  endpoint?: string
+  forcePathStyle: boolean
+  credentials: 'static' | 'default-chain' | string
+  signedUrlExpiration: number
+}
+
+/** The Readable `download` resolves to, with the response's headers. */
+export interface DownloadStream extends Readable {
+  readonly contentLength?: number
+  readonly contentType?: string
+  readonly etag?: string
+}
+
+export declare class S3StorageBackend implements IStorageBackend {
+  /** @throws ConfigurationError naming every bad option. */
+  constructor(options: S3BackendOptions)
+  upload(params: UploadParams): Promise<UploadResult>
+  download(key: string): Promise<DownloadStream>
+  delete(key: string): Promise<void>
+  exists(key: string): Promise<boolean>
+  getSignedUrl(key: string, options?: SignedUrlOptions): Promise<SignedUrl>
+  describe(): BackendDescription
+  toJSON(): BackendDescription
+}
+
+/**
+ * Builds a backend from the host's variables: STORAGE_S3_ENDPOINT, STORAGE_S3_REGION,
+ * STORAGE_S3_BUCKET, STORAGE_S3_ACCESS_KEY_ID, STORAGE_S3_SECRET_ACCESS_KEY,
+ * STORAGE_SIGNED_URL_EXPIRATION_SECONDS (and optional STORAGE_S3_SESSION_TOKEN,
+ * STORAGE_S3_FORCE_PATH_STYLE). `options` win over the environment.
+ * @throws ConfigurationError naming every bad variable.
+ */
+export declare function createS3Backend(
+  env?: Record<string, string | undefined>,
+  options?: Partial<S3BackendOptions>,
+): S3StorageBackend
+
+/** "<groupId>/<yyyy>/<mm>/<uuid>[.<ext>]", UTC year and month of `date` (default now). */
+export declare function generateStorageKey(input: { groupId: string; filename?: string; date?: Date }): string
+
+export declare class StorageError extends Error {
+  constructor(message: string, details?: Record<string, unknown>)
+  readonly code: 'STORAGE_ERROR'
+  /** 400 for invalid_argument, 503 for unavailable, else 500. */
+  readonly statusCode: number
+  readonly reason?: StorageErrorReason
+  readonly details?: StorageErrorDetails
+}
+
+export declare class FileNotFoundError extends Error {
+  constructor(key: string)
+  readonly code: 'FILE_NOT_FOUND'
+  readonly statusCode: 404
+  readonly reason: 'not_found'
+  readonly details: StorageErrorDetails & { key: string }
+}
+
+export declare class ConfigurationError extends Error {
+  constructor(message: string, details?: { issues?: { field: string; message: string }[]; backend?: string })
+  readonly code: 'CONFIGURATION_ERROR'
+  readonly statusCode: 500
+  readonly details?: { issues?: { field: string; message: string }[]; backend?: string }
+}

@@ -1,0 +1,314 @@
+'use strict'
+// The package entry: argument checks that need JavaScript types, Node
+// streams on top of the native reader/writer, and error classes. Everything
+// else happens in Rust (binding.cjs loads it).
+
+const { Readable } = require('node:stream')
+const { inspect } = require('node:util')
+const native = require('../binding.cjs')
+const errors = require('./errors.cjs')
+
+const { OWN_CLASSES, ConfigurationError, buildError, toStorageError, invalidArgument, parseNative } = errors
+
+/** Bytes asked of the native reader per `_read`: few, large chunks for JS. */
+const DOWNLOAD_READ_BYTES = 1024 * 1024
+const INTERNAL = Symbol('S3StorageBackend.internal')
+
+function isReadableLike(body) {
+  return body !== null && typeof body === 'object' && typeof body[Symbol.asyncIterator] === 'function' && !Buffer.isBuffer(body)
+}
+
+function bufferView(u8) {
+  return Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength)
+}
+
+/** Plain JSON for the native config parser; keeps wrong types visible as wrong types. */
+function toPlainJson(value) {
+  return JSON.parse(
+    JSON.stringify(value ?? {}, (_k, v) => {
+      if (typeof v === 'function' || typeof v === 'symbol') return `[${typeof v}]`
+      if (typeof v === 'bigint') return v.toString()
+      return v
+    }),
+  )
+}
+
+function resolveErrorClasses(errorClasses) {
+  if (errorClasses === undefined || errorClasses === null) return { classes: OWN_CLASSES, issues: [] }
+  const issues = []
+  if (typeof errorClasses !== 'object') {
+    return { classes: OWN_CLASSES, issues: [{ field: 'errorClasses', message: 'must be an object of error classes' }] }
+  }
+  const classes = { ...OWN_CLASSES }
+  for (const name of Object.keys(errorClasses)) {
+    const cls = errorClasses[name]
+    if (!(name in OWN_CLASSES)) {
+      issues.push({ field: `errorClasses.${name}`, message: 'unknown error class (StorageError, FileNotFoundError, ConfigurationError)' })
+    } else if (cls !== undefined && typeof cls !== 'function') {
+      issues.push({ field: `errorClasses.${name}`, message: 'must be a class (constructor function)' })
+    } else if (cls !== undefined) {
+      classes[name] = cls
+    }
+  }
+  return { classes: issues.length ? OWN_CLASSES : Object.freeze(classes), issues }
+}
+
+function configurationError(classes, issues) {
+  const message = `Invalid storage configuration: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`
+  return buildError(classes, { kind: 'configuration', message, details: { issues, backend: 's3' } })
+}
+
+/** Splits `errorClasses` (functions, kept in JS) from the JSON options. */
+function splitOptions(options, what) {
+  if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
+    throw configurationError(OWN_CLASSES, [{ field: what, message: 'must be an object' }])
+  }
+  const { errorClasses, ...rest } = options ?? {}
+  const { classes, issues } = resolveErrorClasses(errorClasses)
+  if (issues.length) throw configurationError(classes, issues)
+  return { classes, json: toPlainJson(rest) }
+}
+
+function createNative(classes, make) {
+  try {
+    return make()
+  } catch (err) {
+    const desc = parseNative(err)
+    if (desc) throw buildError(classes, desc)
+    throw err
+  }
+}
+
+/** A Node Readable over the native reader: pulls only when the consumer asks. */
+class DownloadStream extends Readable {
+  #reader
+  #toError
+
+  constructor(reader, toError) {
+    super()
+    this.#reader = reader
+    this.#toError = toError
+    /** Object size in bytes, from the response headers. */
+    this.contentLength = reader.contentLength ?? undefined
+    this.contentType = reader.contentType ?? undefined
+    this.etag = reader.etag ?? undefined
+  }
+
+  _read() {
+    this.#reader.read(DOWNLOAD_READ_BYTES).then(
+      (chunk) => {
+        if (!this.destroyed) this.push(chunk)
+      },
+      (err) => this.destroy(this.#toError(err)),
+    )
+  }
+
+  _destroy(err, callback) {
+    this.#reader.close()
+    callback(err)
+  }
+}
+
+class S3StorageBackend {
+  #native
+  #classes
+
+  constructor(options, internal) {
+    if (internal?.token === INTERNAL) {
+      this.#native = internal.native
+      this.#classes = internal.classes
+      return
+    }
+    const { classes, json } = splitOptions(options, 'options')
+    this.#classes = classes
+    this.#native = createNative(classes, () => new native.NativeBackend(json))
+  }
+
+  #fail(err, operation, key) {
+    return toStorageError(this.#classes, err, operation, key)
+  }
+
+  #invalid(operation, key, field, message) {
+    return invalidArgument(this.#classes, operation, key, field, message)
+  }
+
+  #checkKey(operation, key) {
+    if (typeof key !== 'string') throw this.#invalid(operation, key, 'key', `must be a string, got ${typeof key}`)
+    if (typeof key.isWellFormed === 'function' && !key.isWellFormed()) {
+      throw this.#invalid(operation, key, 'key', 'must be well-formed Unicode (no lone surrogates)')
+    }
+  }
+
+  async upload(params) {
+    if (params === null || typeof params !== 'object') throw this.#invalid('upload', undefined, 'params', 'must be an object')
+    const { key, body, contentType, contentLength, metadata } = params
+    this.#checkKey('upload', key)
+    if (typeof contentType !== 'string') throw this.#invalid('upload', key, 'contentType', 'must be a string')
+    if (contentLength !== undefined && typeof contentLength !== 'number') {
+      throw this.#invalid('upload', key, 'contentLength', 'must be a number of bytes')
+    }
+    if (metadata !== undefined && metadata !== null) {
+      if (typeof metadata !== 'object' || Array.isArray(metadata)) throw this.#invalid('upload', key, 'metadata', 'must be an object of strings')
+      for (const [name, value] of Object.entries(metadata)) {
+        if (typeof value !== 'string') throw this.#invalid('upload', key, `metadata.${name}`, `must be a string, got ${typeof value}`)
+      }
+    }
+    const meta = metadata ?? undefined
+    if (body instanceof Uint8Array) {
+      if (contentLength !== undefined && contentLength !== body.byteLength) {
+        throw this.#invalid('upload', key, 'contentLength', `is ${contentLength} but the body has ${body.byteLength} bytes`)
+      }
+      try {
+        const out = await this.#native.putBuffer(key, bufferView(body), contentType, meta)
+        return { key, etag: out.etag ?? undefined }
+      } catch (err) {
+        throw this.#fail(err, 'upload', key)
+      }
+    }
+    if (!isReadableLike(body)) throw this.#invalid('upload', key, 'body', 'must be a Buffer, Uint8Array or Readable stream')
+    return this.#uploadStream(key, body, contentType, meta, contentLength)
+  }
+
+  async #uploadStream(key, body, contentType, metadata, contentLength) {
+    let upload
+    try {
+      upload = await this.#native.startUpload(key, contentType, metadata, contentLength)
+    } catch (err) {
+      throw this.#fail(err, 'upload', key)
+    }
+    const encoding = body.readableEncoding ?? 'utf8'
+    let sourceFailed = true
+    try {
+      for await (const chunk of body) {
+        let buf
+        if (chunk instanceof Uint8Array) buf = bufferView(chunk)
+        else if (typeof chunk === 'string') buf = Buffer.from(chunk, encoding)
+        else {
+          sourceFailed = false
+          throw this.#invalid('upload', key, 'body', `stream chunks must be Buffers, Uint8Arrays or strings, got ${typeof chunk}`)
+        }
+        if (buf.length === 0) continue
+        sourceFailed = false
+        await upload.write(buf)
+        sourceFailed = true
+      }
+      sourceFailed = false
+      const out = await upload.finish()
+      return { key, etag: out.etag ?? undefined }
+    } catch (err) {
+      await upload.abort().catch(() => {})
+      if (sourceFailed) {
+        throw buildError(
+          this.#classes,
+          {
+            message: `Cannot upload "${key}": the source stream failed: ${err?.message ?? String(err)}; nothing was stored`,
+            details: { reason: 'aborted', operation: 'upload', key },
+          },
+          err,
+        )
+      }
+      if (err instanceof Error && !parseNative(err) && (err instanceof this.#classes.StorageError || err instanceof errors.StorageError)) throw err
+      throw this.#fail(err, 'upload', key)
+    }
+  }
+
+  async download(key) {
+    this.#checkKey('download', key)
+    let reader
+    try {
+      reader = await this.#native.openDownload(key)
+    } catch (err) {
+      throw this.#fail(err, 'download', key)
+    }
+    return new DownloadStream(reader, (err) => this.#fail(err, 'download', key))
+  }
+
+  async delete(key) {
+    this.#checkKey('delete', key)
+    try {
+      await this.#native.delete(key)
+    } catch (err) {
+      throw this.#fail(err, 'delete', key)
+    }
+  }
+
+  async exists(key) {
+    this.#checkKey('exists', key)
+    try {
+      return await this.#native.exists(key)
+    } catch (err) {
+      throw this.#fail(err, 'exists', key)
+    }
+  }
+
+  async getSignedUrl(key, options) {
+    this.#checkKey('getSignedUrl', key)
+    if (options !== undefined && options !== null && typeof options !== 'object') {
+      throw this.#invalid('getSignedUrl', key, 'options', 'must be an object')
+    }
+    const { expiresIn, method = 'GET', contentType } = options ?? {}
+    if (expiresIn !== undefined && typeof expiresIn !== 'number') {
+      throw this.#invalid('getSignedUrl', key, 'expiresIn', 'must be a number of seconds')
+    }
+    if (typeof method !== 'string') throw this.#invalid('getSignedUrl', key, 'method', 'must be "GET" or "PUT"')
+    if (contentType !== undefined && typeof contentType !== 'string') {
+      throw this.#invalid('getSignedUrl', key, 'contentType', 'must be a string')
+    }
+    try {
+      return await this.#native.signUrl(key, method, expiresIn, contentType)
+    } catch (err) {
+      throw this.#fail(err, 'getSignedUrl', key)
+    }
+  }
+
+  /** The configuration in force, without secrets. */
+  describe() {
+    return this.#native.describe()
+  }
+
+  toJSON() {
+    return this.describe()
+  }
+
+  [inspect.custom]() {
+    return `S3StorageBackend ${inspect(this.describe())}`
+  }
+}
+
+/**
+ * Builds a backend from the host's `STORAGE_*` variables (default
+ * `process.env`); `options` override them.
+ */
+function createS3Backend(env = process.env, options) {
+  const { classes, json } = splitOptions(options, 'options')
+  const vars = {}
+  for (const [name, value] of Object.entries(env ?? {})) {
+    if (name.startsWith('STORAGE_') && typeof value === 'string') vars[name] = value
+  }
+  const nativeBackend = createNative(classes, () => native.NativeBackend.fromEnv(vars, json))
+  return new S3StorageBackend(undefined, { token: INTERNAL, native: nativeBackend, classes })
+}
+
+/** `<groupId>/<yyyy>/<mm>/<uuid>[.<ext>]` with the UTC year and month of `date` (default now). */
+function generateStorageKey(input) {
+  const bad = (field, message) => invalidArgument(OWN_CLASSES, 'generateStorageKey', undefined, field, message)
+  if (input === null || typeof input !== 'object') throw bad('input', 'must be an object { groupId, filename?, date? }')
+  const { groupId, filename, date = new Date() } = input
+  if (typeof groupId !== 'string') throw bad('groupId', 'must be a string')
+  if (filename !== undefined && typeof filename !== 'string') throw bad('filename', 'must be a string')
+  if (!(date instanceof Date) || Number.isNaN(date.getTime())) throw bad('date', 'must be a valid Date')
+  try {
+    return native.generateStorageKey(groupId, filename, date.getTime())
+  } catch (err) {
+    throw toStorageError(OWN_CLASSES, err, 'generateStorageKey', groupId)
+  }
+}
+
+module.exports = {
+  S3StorageBackend,
+  createS3Backend,
+  generateStorageKey,
+  StorageError: errors.StorageError,
+  FileNotFoundError: errors.FileNotFoundError,
+  ConfigurationError,
+}

@@ -1,0 +1,275 @@
+//! The napi binding: converts between JavaScript values and the
+//! `s3-storage-core` types, and nothing else. The JS layer in `lib/` turns
+//! the JSON error descriptions made here into the package's error classes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use s3_storage_core::{BackendConfig, ConfigError, Download, S3Backend, SignMethod, UploadSink};
+
+/// Prefix of error messages that carry a JSON description for `lib/errors.cjs`.
+const ERROR_PREFIX: &str = "S3_STORAGE_ERROR:";
+
+fn storage_error(err: s3_storage_core::Error) -> napi::Error {
+    napi::Error::new(Status::GenericFailure, format!("{ERROR_PREFIX}{}", err.to_json()))
+}
+
+fn config_error(err: ConfigError) -> napi::Error {
+    let mut json = err.to_json();
+    json["kind"] = "configuration".into();
+    napi::Error::new(Status::InvalidArg, format!("{ERROR_PREFIX}{json}"))
+}
+
+#[napi(object)]
+pub struct UploadDone {
+    pub etag: Option<String>,
+}
+
+#[napi(object)]
+pub struct SignedUrlResult {
+    pub url: String,
+    pub expires_at: String,
+}
+
+#[napi(object)]
+pub struct ObjectHead {
+    pub size: f64,
+    pub etag: Option<String>,
+    pub content_type: Option<String>,
+    pub last_modified: Option<String>,
+    pub metadata: HashMap<String, String>,
+}
+
+/// What `util.inspect` and `JSON.stringify` show of a backend: no secrets.
+#[napi(object)]
+pub struct BackendDescription {
+    pub bucket: String,
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub force_path_style: bool,
+    pub credentials: String,
+    pub signed_url_expiration: u32,
+}
+
+#[napi]
+pub struct NativeBackend {
+    backend: S3Backend,
+}
+
+fn declared_length(key: &str, content_length: Option<f64>) -> s3_storage_core::Result<Option<u64>> {
+    match content_length {
+        None => Ok(None),
+        // 5 TiB: the largest object S3 stores
+        Some(n) if n.fract() == 0.0 && (0.0..=5_497_558_138_880.0).contains(&n) => Ok(Some(n as u64)),
+        Some(n) => Err(s3_storage_core::Error::invalid(
+            s3_storage_core::Operation::Upload,
+            key,
+            "contentLength",
+            format!("must be a non-negative integer number of bytes, got {n}"),
+        )),
+    }
+}
+
+#[napi]
+impl NativeBackend {
+    /// `options`: S3BackendOptions without `errorClasses`, as plain JSON.
+    #[napi(constructor)]
+    pub fn new(options: serde_json::Value) -> Result<Self> {
+        let config = BackendConfig::from_options(&options).map_err(config_error)?;
+        Ok(NativeBackend { backend: S3Backend::new(config) })
+    }
+
+    /// From the host's `STORAGE_*` variables; `overrides` win.
+    #[napi(factory)]
+    pub fn from_env(env: HashMap<String, String>, overrides: serde_json::Value) -> Result<Self> {
+        let config = BackendConfig::from_env(&env, &overrides).map_err(config_error)?;
+        Ok(NativeBackend { backend: S3Backend::new(config) })
+    }
+
+    #[napi]
+    pub fn describe(&self) -> BackendDescription {
+        let c = self.backend.config();
+        BackendDescription {
+            bucket: c.bucket.clone(),
+            region: c.region.clone(),
+            endpoint: c.endpoint.clone(),
+            force_path_style: c.force_path_style,
+            credentials: if c.credentials.is_some() { "static" } else { "default-chain" }.to_owned(),
+            signed_url_expiration: c.signed_url_expiration,
+        }
+    }
+
+    /// Uploads a Buffer without copying it; the caller must not change it
+    /// until the promise settles.
+    #[napi]
+    pub async fn put_buffer(
+        &self,
+        key: String,
+        body: Buffer,
+        content_type: String,
+        metadata: Option<HashMap<String, String>>,
+    ) -> Result<UploadDone> {
+        let options = self.backend.put_options(&key, &content_type, metadata).map_err(storage_error)?;
+        let out = self.backend.put_bytes(key, options, Bytes::from_owner(body)).await.map_err(storage_error)?;
+        Ok(UploadDone { etag: out.etag })
+    }
+
+    /// Validates, then starts a streaming upload fed by `NativeUpload.write`.
+    #[napi]
+    pub async fn start_upload(
+        &self,
+        key: String,
+        content_type: String,
+        metadata: Option<HashMap<String, String>>,
+        content_length: Option<f64>,
+    ) -> Result<NativeUpload> {
+        let options = self.backend.put_options(&key, &content_type, metadata).map_err(storage_error)?;
+        let declared = declared_length(&key, content_length).map_err(storage_error)?;
+        let sink = self.backend.start_upload(key, options, declared);
+        Ok(NativeUpload { sink: Arc::new(sink) })
+    }
+
+    #[napi]
+    pub async fn open_download(&self, key: String) -> Result<NativeDownload> {
+        let download = self.backend.download(&key).await.map_err(storage_error)?;
+        Ok(NativeDownload {
+            content_length: download.content_length.map(|n| n as f64),
+            content_type: download.content_type.clone(),
+            etag: download.etag.clone(),
+            download: tokio::sync::Mutex::new(download),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    #[napi]
+    pub async fn delete(&self, key: String) -> Result<()> {
+        self.backend.delete(&key).await.map_err(storage_error)
+    }
+
+    #[napi]
+    pub async fn exists(&self, key: String) -> Result<bool> {
+        self.backend.exists(&key).await.map_err(storage_error)
+    }
+
+    #[napi]
+    pub async fn head(&self, key: String) -> Result<ObjectHead> {
+        let info = self.backend.head(&key).await.map_err(storage_error)?;
+        Ok(ObjectHead {
+            size: info.size as f64,
+            etag: info.etag,
+            content_type: info.content_type,
+            last_modified: info.last_modified,
+            metadata: info.metadata,
+        })
+    }
+
+    #[napi]
+    pub async fn sign_url(
+        &self,
+        key: String,
+        method: String,
+        expires_in: Option<f64>,
+        content_type: Option<String>,
+    ) -> Result<SignedUrlResult> {
+        let method = SignMethod::parse(&key, &method).map_err(storage_error)?;
+        let signed = self.backend.sign_url(&key, method, expires_in, content_type).await.map_err(storage_error)?;
+        Ok(SignedUrlResult { url: signed.url, expires_at: signed.expires_at })
+    }
+}
+
+/// The writing end of a streaming upload.
+#[napi]
+pub struct NativeUpload {
+    sink: Arc<UploadSink>,
+}
+
+#[napi]
+impl NativeUpload {
+    /// Resolves when the engine accepted the chunk (backpressure).
+    #[napi]
+    pub async fn write(&self, chunk: Buffer) -> Result<()> {
+        self.sink.write(Bytes::from_owner(chunk)).await.map_err(storage_error)
+    }
+
+    #[napi]
+    pub async fn finish(&self) -> Result<UploadDone> {
+        let out = self.sink.finish().await.map_err(storage_error)?;
+        Ok(UploadDone { etag: out.etag })
+    }
+
+    /// Resolves once nothing of the upload is left on the server.
+    #[napi]
+    pub async fn abort(&self) -> Result<()> {
+        self.sink.abort().await;
+        Ok(())
+    }
+}
+
+/// The reading end of a download.
+#[napi]
+pub struct NativeDownload {
+    download: tokio::sync::Mutex<Download>,
+    closed: AtomicBool,
+    content_length: Option<f64>,
+    content_type: Option<String>,
+    etag: Option<String>,
+}
+
+#[napi]
+impl NativeDownload {
+    /// Up to about `max_bytes`; `null` at the end.
+    #[napi]
+    pub async fn read(&self, max_bytes: u32) -> Result<Option<Buffer>> {
+        let mut download = self.download.lock().await;
+        if self.closed.load(Ordering::Acquire) {
+            download.close();
+            return Ok(None);
+        }
+        let chunk = download.read(max_bytes as usize).await.map_err(storage_error)?;
+        Ok(chunk.map(Buffer::from))
+    }
+
+    /// Releases the connection now, even if a read is in flight.
+    #[napi]
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        if let Ok(mut download) = self.download.try_lock() {
+            download.close();
+        }
+    }
+
+    #[napi(getter)]
+    pub fn content_length(&self) -> Option<f64> {
+        self.content_length
+    }
+
+    #[napi(getter)]
+    pub fn content_type(&self) -> Option<String> {
+        self.content_type.clone()
+    }
+
+    #[napi(getter)]
+    pub fn etag(&self) -> Option<String> {
+        self.etag.clone()
+    }
+}
+
+/// `<groupId>/<yyyy>/<mm>/<uuid>[.<ext>]`; `date_ms` is a JS timestamp.
+#[napi]
+pub fn generate_storage_key(group_id: String, filename: Option<String>, date_ms: f64) -> Result<String> {
+    let date = chrono::DateTime::from_timestamp_millis(date_ms as i64)
+        .filter(|_| date_ms.is_finite())
+        .ok_or_else(|| {
+            storage_error(s3_storage_core::Error::invalid(
+                s3_storage_core::Operation::GenerateKey,
+                &group_id,
+                "date",
+                "must be a valid Date",
+            ))
+        })?;
+    s3_storage_core::keys::generate_storage_key(&group_id, filename.as_deref(), date).map_err(storage_error)
+}

@@ -85,18 +85,29 @@ function toStorageError(classes, err, operation, key) {
   return buildError(
     classes,
     {
-      message: `Cannot ${operation} "${key}": ${err?.message ?? String(err)}`,
+      message: `Cannot ${VERBS[operation] ?? operation} "${key}": ${err?.message ?? String(err)}`,
       details: { reason: 'unknown', operation, key },
     },
     err,
   )
 }
 
+/** Verbs for messages, as the native side words them (core/src/error.rs). */
+const VERBS = {
+  upload: 'upload',
+  download: 'download',
+  delete: 'delete',
+  exists: 'check',
+  head: 'read the metadata of',
+  getSignedUrl: 'sign a URL for',
+  generateStorageKey: 'generate a storage key',
+}
+
 /** An invalid argument found before any request. */
 function invalidArgument(classes, operation, key, field, message) {
   const shownKey = typeof key === 'string' ? key : undefined
   return buildError(classes, {
-    message: `Cannot ${operation}${shownKey === undefined ? '' : ` "${shownKey}"`}: ${field}: ${message}`,
+    message: `Cannot ${VERBS[operation] ?? operation}${shownKey === undefined ? '' : ` "${shownKey}"`}: ${field}: ${message}`,
     details: { reason: 'invalid_argument', operation, key: shownKey, field },
   })
 }

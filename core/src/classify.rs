@@ -52,7 +52,9 @@ pub(crate) fn classify(ctx: Ctx<'_>, info: ServiceInfo, transport: bool) -> Erro
         "NoSuchBucket" => Error::BucketNotFound { operation, key, bucket, info },
         "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken"
         | "TokenRefreshRequired" | "AuthorizationHeaderMalformed" | "InvalidSecurity"
-        | "MissingSecurityHeader" | "RequestTimeTooSkewed" => Error::Auth { operation, key, info },
+        | "MissingSecurityHeader" | "RequestTimeTooSkewed"
+        // s3s answers an unknown access key with NotSignedUp
+        | "NotSignedUp" => Error::Auth { operation, key, info },
         "AccessDenied" | "AllAccessDisabled" | "AccountProblem" => Error::AccessDenied { operation, key, info },
         "SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout" | "Busy" => {
             Error::Unavailable { operation, key, info }

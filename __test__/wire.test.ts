@@ -1,10 +1,11 @@
 // What the backend puts on the wire, observed through the recording proxy, and
 // signed URLs used with plain fetch.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3StorageBackend, StorageError, type S3BackendOptions } from '../lib/index.mjs';
+import type { S3BackendOptions } from '../index';
+import { S3StorageBackend, StorageError } from '../lib/index.mjs';
 import { startS3Server, type S3Server } from '../scripts/s3-server.mjs';
 import { startRecordingProxy, type RecordedRequest, type RecordingProxy } from './helpers/recording-proxy';
 import { testServer, uniqueKey } from './helpers/s3';
@@ -21,18 +22,10 @@ async function readAll(stream: AsyncIterable<Buffer | string>): Promise<Buffer> 
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-/** A deterministic, non-repeating payload (so a misplaced part changes the hash). */
-function payload(size: number, seed = 1): Buffer {
-  const out = Buffer.alloc(size);
-  let x = seed;
-  for (let i = 0; i < size; i += 4) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    out.writeUInt32LE(x, i - (i + 4 > size ? i + 4 - size : 0));
-  }
-  return out;
-}
+/** Random bytes, so a misplaced or repeated part changes the hash. */
+const payload = (size: number) => randomBytes(size);
 
-/** `total` bytes in `chunk`-sized pieces, as a stream without a known length. */
+/** `data` in `chunk`-sized pieces, as a stream without a known length. */
 function chunked(data: Buffer, chunk = MiB): Readable {
   return Readable.from(
     (function* () {
@@ -93,7 +86,7 @@ describe('through the recording proxy (path style)', () => {
 
   it('sends no request checksum on PutObject from a stream with contentLength', async () => {
     const key = uniqueKey('wire-stream');
-    const body = payload(300 * 1024, 2);
+    const body = payload(300 * 1024);
     await backend.upload({ key, body: chunked(body, 64 * 1024), contentLength: body.length, contentType: 'text/plain' });
 
     const puts = requestsFor(key).filter((r) => r.method === 'PUT');
@@ -105,7 +98,7 @@ describe('through the recording proxy (path style)', () => {
 
   it('sends no request checksum on CreateMultipartUpload, UploadPart and CompleteMultipartUpload', async () => {
     const key = uniqueKey('wire-multipart');
-    const body = payload(12 * MiB, 3);
+    const body = payload(12 * MiB);
     await multipartBackend.upload({ key, body: chunked(body), contentType: 'application/octet-stream' });
 
     const recorded = requestsFor(key);
@@ -186,7 +179,7 @@ describe('virtual-hosted style (forcePathStyle: false)', () => {
 
   it('sends Host <bucket>.localhost:<port> and keeps the bucket out of the path, for a full round trip', async () => {
     const key = uniqueKey('vhost');
-    const body = payload(200 * 1024, 4);
+    const body = payload(200 * 1024);
     expect(backend.describe().forcePathStyle).toBe(false);
     proxy.clear();
     await backend.upload({ key, body, contentType: 'application/x-test' });
@@ -362,10 +355,10 @@ describe('a source that pauses longer than the SDK stalled-stream grace period (
 
   it('still uploads, with and without contentLength', async () => {
     // With a length: one streaming PutObject whose body goes quiet mid-request.
-    const sized = payload(256 * 1024, 5);
+    const sized = payload(256 * 1024);
     const sizedKey = uniqueKey('slow-sized');
     // Without a length and above one part: multipart, with the pause between parts.
-    const unsized = payload(6 * MiB + 12345, 6);
+    const unsized = payload(6 * MiB + 12345);
     const unsizedKey = uniqueKey('slow-unsized');
 
     const [a, b] = await Promise.all([

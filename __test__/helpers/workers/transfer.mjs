@@ -1,10 +1,14 @@
 // Worker: starts a large transfer and reports progress, so the parent can
-// terminate it mid-way. workerData: { s3, key, mode: 'upload' | 'download', multipart? }
+// terminate it in the middle.
+// workerData: { s3, key, mode: 'upload' | 'download', multipart?, contentLength?, stallAfter? }
+//   upload: a stream of `contentLength` bytes (1 GiB when absent); with `stallAfter`, the
+//           source stops producing after that many bytes (and posts { stalled }) but stays open.
+//   download: reads the object slowly (pauses 20 ms after each chunk).
 import { parentPort, workerData } from 'node:worker_threads'
 import { Readable } from 'node:stream'
 import { S3StorageBackend } from '../../../lib/index.mjs'
 
-const { s3, key, mode, multipart, contentLength } = workerData
+const { s3, key, mode, multipart, contentLength, stallAfter } = workerData
 const backend = new S3StorageBackend({
   bucket: s3.bucket,
   endpoint: s3.endpoint,
@@ -14,15 +18,21 @@ const backend = new S3StorageBackend({
 const CHUNK = 256 * 1024
 
 if (mode === 'upload') {
-  // Far more than will be sent before the parent terminates us.
   const total = contentLength ?? 1024 * 1024 * 1024
-  let sent = 0
   const chunk = Buffer.alloc(CHUNK, 0x61)
+  let sent = 0
   const body = new Readable({
     read() {
-      sent += CHUNK
+      if (stallAfter !== undefined && sent >= stallAfter) {
+        // Keep the worker alive with the upload open, waiting for more data.
+        setInterval(() => {}, 1000)
+        parentPort.postMessage({ stalled: true, sent })
+        return
+      }
+      const n = Math.min(CHUNK, total - sent)
+      sent += n
       parentPort.postMessage({ sent })
-      this.push(sent <= total ? chunk : null)
+      this.push(n > 0 ? chunk.subarray(0, n) : null)
     },
   })
   backend.upload({ key, body, contentType: 'application/octet-stream', contentLength }).then(
@@ -32,7 +42,6 @@ if (mode === 'upload') {
 } else {
   const stream = await backend.download(key)
   let received = 0
-  // Read slowly, so the parent can stop us in the middle.
   stream.on('data', (c) => {
     received += c.length
     parentPort.postMessage({ received })

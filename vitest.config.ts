@@ -1,12 +1,38 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+// Options every project needs. Inline projects without `extends` do not inherit the root
+// `test` options, which is what keeps the global setup below to a single run.
+const shared = {
+  testTimeout: 60_000,
+  hookTimeout: 60_000,
+};
 
 export default defineConfig({
   test: {
-    // Forks, not threads: the native addon and its Tokio runtime are safest one per process.
-    pool: 'forks',
+    // One s3s-fs for the whole run: the root project runs its global setup once, and every
+    // project inherits what it provides (inject('s3')). Do not repeat it in the projects:
+    // each project would then start its own server.
     globalSetup: ['__test__/helpers/global-setup.ts'],
-    include: ['__test__/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    projects: [
+      {
+        test: {
+          ...shared,
+          name: 'forks',
+          // Forks, not threads: the native addon and its Tokio runtime are safest one per process.
+          pool: 'forks',
+          include: ['__test__/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, '__test__/threads/**'],
+        },
+      },
+      {
+        test: {
+          ...shared,
+          // The host's test runner (vitest 1.x) runs files in worker_threads by default.
+          name: 'threads',
+          pool: 'threads',
+          include: ['__test__/threads/**/*.test.ts'],
+        },
+      },
+    ],
   },
 });

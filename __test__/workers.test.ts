@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as esm from '../lib/index.mjs';
 import { startS3Server, type S3Server } from '../scripts/s3-server.mjs';
 import { listLeftovers, testServer, uniqueKey, type S3TestConfig } from './helpers/s3';
+import { startStallingProxy } from './helpers/stalling-proxy';
 
 const s3 = testServer();
 const MiB = 1024 * 1024;
@@ -66,10 +67,14 @@ async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
 /** The main thread still works: round trip with the ESM and the CommonJS entry. */
 async function mainThreadRoundTrip(server: Pick<S3TestConfig, 'bucket' | 'endpoint' | 'accessKeyId' | 'secretAccessKey'>) {
   const cjs = createRequire(import.meta.url)('../lib/index.cjs') as typeof esm;
-  expect(cjs.S3StorageBackend).toBe(esm.S3StorageBackend); // one module instance
   const backend = backendFor(server);
+  const viaCjs = new cjs.S3StorageBackend({
+    bucket: server.bucket,
+    endpoint: server.endpoint,
+    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+  });
   const key = uniqueKey('after-worker');
-  await backend.upload({ key, body: Buffer.from('still alive'), contentType: 'text/plain' });
+  await viaCjs.upload({ key, body: Buffer.from('still alive'), contentType: 'text/plain' });
   expect(await backend.exists(key)).toBe(true);
   expect((await readAll(await backend.download(key))).toString()).toBe('still alive');
   const res = await fetch((await backend.getSignedUrl(key)).url);
@@ -110,8 +115,12 @@ describe('several workers at once', () => {
 describe('a worker terminated in the middle of a transfer', () => {
   // A private server, so upload state files and temp files can be checked exactly.
   let server: S3Server;
+  // What the workers get (workerData must be cloneable: no functions).
+  let coords: Pick<S3Server, 'bucket' | 'endpoint' | 'accessKeyId' | 'secretAccessKey'>;
   beforeAll(async () => {
     server = await startS3Server();
+    const { bucket, endpoint, accessKeyId, secretAccessKey } = server;
+    coords = { bucket, endpoint, accessKeyId, secretAccessKey };
   });
   afterAll(() => server?.stop());
 
@@ -120,7 +129,7 @@ describe('a worker terminated in the middle of a transfer', () => {
 
   it('upload of a large stream without length (multipart, data flowing): no crash, nothing stored', async () => {
     const key = uniqueKey('terminated-multipart');
-    const w = startWorker('transfer.mjs', { s3: server, key, mode: 'upload', multipart: { partSize: 5 * MiB, queueSize: 2 } });
+    const w = startWorker('transfer.mjs', { s3: coords, key, mode: 'upload', multipart: { partSize: 5 * MiB, queueSize: 2 } });
     await w.next((m) => typeof m.sent === 'number' && m.sent >= 16 * MiB);
     expect(await w.worker.terminate()).toBe(1);
     expect(w.messages.some((m) => 'done' in m || 'error' in m)).toBe(false); // it was really cut mid-way
@@ -134,7 +143,7 @@ describe('a worker terminated in the middle of a transfer', () => {
 
   it('upload of a stream with contentLength (single streaming PutObject, source stalled): no crash, nothing stored', async () => {
     const key = uniqueKey('terminated-put');
-    const w = startWorker('transfer.mjs', { s3: server, key, mode: 'upload', contentLength: 32 * MiB, stallAfter: 4 * MiB });
+    const w = startWorker('transfer.mjs', { s3: coords, key, mode: 'upload', contentLength: 32 * MiB, stallAfter: 4 * MiB });
     await w.next((m) => m.stalled === true);
     // The PutObject is open on the server, waiting for the rest of the body.
     await expect.poll(unfinished, { timeout: 10_000 }).toHaveLength(1);
@@ -150,7 +159,7 @@ describe('a worker terminated in the middle of a transfer', () => {
 
   it('upload of a multipart stream stalled between parts: no crash, the upload is aborted', async () => {
     const key = uniqueKey('terminated-stalled-mp');
-    const w = startWorker('transfer.mjs', { s3: server, key, mode: 'upload', multipart: { partSize: 5 * MiB }, stallAfter: 12 * MiB });
+    const w = startWorker('transfer.mjs', { s3: coords, key, mode: 'upload', multipart: { partSize: 5 * MiB }, stallAfter: 12 * MiB });
     await w.next((m) => m.stalled === true);
     // Two parts are on the server.
     await expect.poll(() => listLeftovers(server.dataDir).filter((f) => f.includes('.part-')), { timeout: 10_000 }).toHaveLength(2);
@@ -167,7 +176,7 @@ describe('a worker terminated in the middle of a transfer', () => {
     const body = Buffer.alloc(24 * MiB, 0x62);
     await backend.upload({ key, body, contentType: 'application/octet-stream' });
 
-    const w = startWorker('transfer.mjs', { s3: server, key, mode: 'download' });
+    const w = startWorker('transfer.mjs', { s3: coords, key, mode: 'download' });
     await w.next((m) => typeof m.received === 'number' && m.received >= 2 * MiB);
     expect(await w.worker.terminate()).toBe(1);
     expect(w.messages.some((m) => 'done' in m || 'error' in m)).toBe(false);
@@ -177,14 +186,36 @@ describe('a worker terminated in the middle of a transfer', () => {
     await backend.delete(key);
   });
 
+  it('download with a read pending on a stalled connection: no crash, and its connection is released', async () => {
+    const key = uniqueKey('terminated-stalled-download');
+    const backend = backendFor(server);
+    await backend.upload({ key, body: Buffer.alloc(8 * MiB, 0x64), contentType: 'application/octet-stream' });
+    // The server's answer stops after 2 MiB: the worker's next read waits for bytes.
+    const proxy = await startStallingProxy({ host: '127.0.0.1', port: server.port }, 2 * MiB);
+    try {
+      const w = startWorker('transfer.mjs', { s3: { ...coords, endpoint: proxy.endpoint }, key, mode: 'download', flowing: true });
+      await w.next((m) => typeof m.received === 'number');
+      await expect.poll(() => proxy.stalled(), { timeout: 10_000 }).toBe(1);
+      expect(await w.worker.terminate()).toBe(1);
+      expect(w.messages.some((m) => 'done' in m || 'error' in m)).toBe(false);
+
+      // The dead worker's download does not keep its connection open, although the
+      // server never finishes its answer.
+      await expect.poll(() => proxy.openConnections(), { timeout: 10_000 }).toBe(0);
+      await mainThreadRoundTrip(server);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('several workers terminated at once mid-transfer leave the package usable', async () => {
     const key = uniqueKey('terminated-many');
     const backend = backendFor(server);
     await backend.upload({ key, body: Buffer.alloc(16 * MiB, 0x63), contentType: 'application/octet-stream' });
     const ws = [
-      startWorker('transfer.mjs', { s3: server, key: `${key}.up1`, mode: 'upload', multipart: { partSize: 5 * MiB } }),
-      startWorker('transfer.mjs', { s3: server, key: `${key}.up2`, mode: 'upload', contentLength: 8 * MiB, stallAfter: MiB }),
-      startWorker('transfer.mjs', { s3: server, key, mode: 'download' }),
+      startWorker('transfer.mjs', { s3: coords, key: `${key}.up1`, mode: 'upload', multipart: { partSize: 5 * MiB } }),
+      startWorker('transfer.mjs', { s3: coords, key: `${key}.up2`, mode: 'upload', contentLength: 8 * MiB, stallAfter: MiB }),
+      startWorker('transfer.mjs', { s3: coords, key, mode: 'download' }),
     ];
     await Promise.all([
       ws[0].next((m) => typeof m.sent === 'number' && m.sent >= 8 * MiB),

@@ -98,6 +98,7 @@ class DownloadStream extends Readable {
     this.#reader.read(DOWNLOAD_READ_BYTES).then(
       (chunk) => {
         if (!this.destroyed) this.push(chunk)
+        else this.#reader.close()
       },
       (err) => this.destroy(this.#toError(err)),
     )

@@ -3,13 +3,12 @@
 //! the JSON error descriptions made here into the package's error classes.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use s3_storage_core::{BackendConfig, ConfigError, Download, S3Backend, SignMethod, UploadSink};
+use s3_storage_core::{BackendConfig, ConfigError, Download, DownloadCloser, S3Backend, SignMethod, UploadSink};
 
 /// Prefix of error messages that carry a JSON description for `lib/errors.cjs`.
 const ERROR_PREFIX: &str = "S3_STORAGE_ERROR:";
@@ -140,8 +139,8 @@ impl NativeBackend {
             content_length: download.content_length.map(|n| n as f64),
             content_type: download.content_type.clone(),
             etag: download.etag.clone(),
+            closer: download.closer(),
             download: tokio::sync::Mutex::new(download),
-            closed: AtomicBool::new(false),
         })
     }
 
@@ -209,11 +208,39 @@ impl NativeUpload {
     }
 }
 
+/// A downloaded chunk handed to JS as a V8-owned copy. V8 counts the bytes
+/// of such a buffer, so its garbage collector keeps pace with a fast
+/// download; an external buffer over Rust memory is invisible to it and
+/// piles up (measured: RSS +170 MiB over a 512 MiB download). The Rust
+/// buffer is freed as soon as the copy is made.
+pub struct CopiedChunk(Vec<u8>);
+
+impl TypeName for CopiedChunk {
+    fn type_name() -> &'static str {
+        "Buffer"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for CopiedChunk {
+    unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
+        let mut data = std::ptr::null_mut();
+        let mut out = std::ptr::null_mut();
+        let status = unsafe { napi::sys::napi_create_buffer_copy(env, val.0.len(), val.0.as_ptr().cast(), &mut data, &mut out) };
+        if status != napi::sys::Status::napi_ok {
+            return Err(napi::Error::new(Status::from(status), "cannot create a Buffer for a downloaded chunk"));
+        }
+        Ok(out)
+    }
+}
+
 /// The reading end of a download.
 #[napi]
 pub struct NativeDownload {
     download: tokio::sync::Mutex<Download>,
-    closed: AtomicBool,
+    closer: DownloadCloser,
     content_length: Option<f64>,
     content_type: Option<String>,
     etag: Option<String>,
@@ -222,21 +249,17 @@ pub struct NativeDownload {
 #[napi]
 impl NativeDownload {
     /// Up to about `max_bytes`; `null` at the end.
-    #[napi]
-    pub async fn read(&self, max_bytes: u32) -> Result<Option<Buffer>> {
+    #[napi(ts_return_type = "Promise<Buffer | null>")]
+    pub async fn read(&self, max_bytes: u32) -> Result<Option<CopiedChunk>> {
         let mut download = self.download.lock().await;
-        if self.closed.load(Ordering::Acquire) {
-            download.close();
-            return Ok(None);
-        }
         let chunk = download.read(max_bytes as usize).await.map_err(storage_error)?;
-        Ok(chunk.map(Buffer::from))
+        Ok(chunk.map(CopiedChunk))
     }
 
     /// Releases the connection now, even if a read is in flight.
     #[napi]
     pub fn close(&self) {
-        self.closed.store(true, Ordering::Release);
+        self.closer.close();
         if let Ok(mut download) = self.download.try_lock() {
             download.close();
         }

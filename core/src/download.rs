@@ -4,6 +4,7 @@
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use futures_util::FutureExt;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Operation, Result, ServiceInfo};
 
@@ -12,6 +13,7 @@ pub struct Download {
     body: Option<ByteStream>,
     /// An error met after some bytes were already gathered for the caller.
     pending: Option<Error>,
+    closed: CancellationToken,
     pub content_length: Option<u64>,
     pub content_type: Option<String>,
     pub etag: Option<String>,
@@ -26,12 +28,33 @@ impl Download {
             etag: out.e_tag,
             body: Some(out.body),
             pending: None,
+            closed: CancellationToken::new(),
         }
     }
 
+    /// A handle that closes the download from anywhere, even while a
+    /// `read` is waiting for the network.
+    pub fn closer(&self) -> DownloadCloser {
+        DownloadCloser(self.closed.clone())
+    }
+
     /// Up to about `max` bytes: waits for the first network chunk, then takes
-    /// whatever else has already arrived. `None` at the end of the object.
+    /// whatever else has already arrived. `None` at the end of the object,
+    /// or once closed.
     pub async fn read(&mut self, max: usize) -> Result<Option<Vec<u8>>> {
+        let closed = self.closed.clone();
+        let result = tokio::select! {
+            r = self.read_open(max) => r,
+            _ = closed.cancelled() => Ok(None),
+        };
+        if self.closed.is_cancelled() {
+            self.close();
+            return Ok(None);
+        }
+        result
+    }
+
+    async fn read_open(&mut self, max: usize) -> Result<Option<Vec<u8>>> {
         if let Some(err) = self.pending.take() {
             return Err(err);
         }
@@ -71,6 +94,7 @@ impl Download {
 
     /// Drops the body, which closes its connection instead of draining it.
     pub fn close(&mut self) {
+        self.closed.cancel();
         self.body = None;
     }
 
@@ -83,5 +107,15 @@ impl Download {
                 ..Default::default()
             },
         }
+    }
+}
+
+/// Closes a [`Download`] without holding it.
+#[derive(Clone)]
+pub struct DownloadCloser(CancellationToken);
+
+impl DownloadCloser {
+    pub fn close(&self) {
+        self.0.cancel();
     }
 }

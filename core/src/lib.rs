@@ -10,10 +10,11 @@ pub mod config;
 mod download;
 pub mod error;
 pub mod keys;
+mod part_buffer;
 mod upload;
 
 pub use backend::{ObjectInfo, S3Backend, SignMethod, SignedUrl};
 pub use config::{BackendConfig, ConfigError, ConfigIssue, MultipartConfig};
-pub use download::Download;
+pub use download::{Download, DownloadCloser};
 pub use error::{Error, Operation, Result};
 pub use upload::{PutOptions, UploadOutcome, UploadSink};

@@ -18,11 +18,12 @@ use crate::backend::Inner;
 use crate::body::{chunks_stream, BodyFailure, ChannelBody};
 use crate::classify::{from_sdk, Ctx};
 use crate::error::{Error, Operation, Result};
+use crate::part_buffer::PartBuffer;
 
 /// S3 allows at most this many parts.
 const MAX_PARTS: i32 = 10_000;
 /// Chunks queued between Node and the engine.
-const CHANNEL_CHUNKS: usize = 16;
+const CHANNEL_CHUNKS: usize = 4;
 
 /// What is stored with the object. Built by [`crate::S3Backend`] after validation.
 #[derive(Debug, Clone)]
@@ -135,6 +136,14 @@ fn length_mismatch(key: &str, declared: u64, seen: u64, too_long: bool) -> Error
     Error::invalid(Operation::Upload, key, "contentLength", message)
 }
 
+/// Parts of a body of unknown length double in size every 1,000 parts, so
+/// the 10,000-part limit is never the reason a long stream fails (5 MiB parts
+/// reach S3's 5 TiB object limit); memory grows only for such long streams.
+fn grown_part_size(part_size: u64, part_number: u32) -> usize {
+    let doublings = (part_number.saturating_sub(1) / 1000).min(10);
+    (part_size << doublings).min(crate::config::MAX_PART_SIZE) as usize
+}
+
 /// One part's bytes, as received (no copy).
 struct Part {
     chunks: Vec<Bytes>,
@@ -153,6 +162,8 @@ enum PartSource {
         declared: Option<u64>,
         seen: u64,
         ended: bool,
+        /// Parts started so far.
+        parts: u32,
     },
 }
 
@@ -185,7 +196,7 @@ impl Job {
         match declared {
             Some(len) if len > 0 && len <= mp.threshold => self.put_streaming(rx, len).await,
             _ => {
-                let mut source = PartSource::Channel { rx, carry: None, part_size: mp.part_size, declared, seen: 0, ended: false };
+                let mut source = PartSource::Channel { rx, carry: None, part_size: mp.part_size, declared, seen: 0, ended: false, parts: 0 };
                 let first = source.next_part(&self).await?;
                 let ended = matches!(source, PartSource::Channel { ended: true, .. });
                 match first {
@@ -434,60 +445,62 @@ impl PartSource {
                 let chunk = data.split_to(take);
                 Ok(Some(Part { len: chunk.len() as u64, chunks: vec![chunk] }))
             }
-            PartSource::Channel { rx, carry, part_size, declared, seen, ended } => {
-                let mut part = Part { chunks: Vec::new(), len: 0 };
+            PartSource::Channel { rx, carry, part_size, declared, seen, ended, parts } => {
+                // Parts are copied into memory Rust owns: each Node Buffer is
+                // released as soon as it is copied, so memory is bounded by the
+                // parts alone, not by when V8 gets round to collecting.
+                *parts += 1;
+                let mut part: Option<PartBuffer> = None;
                 loop {
+                    if part.as_ref().is_some_and(|p| p.remaining() == 0) {
+                        break;
+                    }
                     let chunk = match carry.take() {
-                        Some(c) => c,
+                        Some(tail) => tail,
                         None if *ended => break,
                         None => {
                             let received = tokio::select! {
                                 c = rx.recv() => c,
                                 _ = stop.cancelled() => return Err(job.aborted()),
                             };
-                            match received {
-                                Some(c) => {
-                                    *seen += c.len() as u64;
-                                    if let Some(d) = *declared {
-                                        if *seen > d {
-                                            return Err(job.length_mismatch(d, *seen, true));
-                                        }
-                                    }
-                                    c
+                            let Some(chunk) = received else {
+                                if job.cancel.is_cancelled() {
+                                    return Err(job.aborted());
                                 }
-                                None => {
-                                    if job.cancel.is_cancelled() {
-                                        return Err(job.aborted());
+                                *ended = true;
+                                if let Some(d) = *declared {
+                                    if *seen != d {
+                                        return Err(job.length_mismatch(d, *seen, false));
                                     }
-                                    *ended = true;
-                                    if let Some(d) = *declared {
-                                        if *seen != d {
-                                            return Err(job.length_mismatch(d, *seen, false));
-                                        }
-                                    }
-                                    break;
+                                }
+                                break;
+                            };
+                            *seen += chunk.len() as u64;
+                            if let Some(d) = *declared {
+                                if *seen > d {
+                                    return Err(job.length_mismatch(d, *seen, true));
                                 }
                             }
+                            chunk
                         }
                     };
-                    let room = *part_size - part.len;
-                    if chunk.len() as u64 > room {
-                        let mut chunk = chunk;
-                        let rest = chunk.split_off(room as usize);
-                        *carry = Some(rest);
-                        part.len += chunk.len() as u64;
-                        part.chunks.push(chunk);
-                    } else {
-                        part.len += chunk.len() as u64;
-                        if !chunk.is_empty() {
-                            part.chunks.push(chunk);
-                        }
-                    }
-                    if part.len == *part_size {
-                        break;
+                    let buffer = match &mut part {
+                        Some(p) => p,
+                        None => part.insert(PartBuffer::new(grown_part_size(*part_size, *parts)).map_err(|e| {
+                            Error::Unknown {
+                                operation: Operation::Upload,
+                                key: job.key.clone(),
+                                info: crate::error::ServiceInfo { detail: format!("cannot allocate a part buffer: {e}"), ..Default::default() },
+                            }
+                        })?),
+                    };
+                    let took = buffer.fill(&chunk);
+                    if took < chunk.len() {
+                        // A chunk straddling two parts: keep the tail for the next one.
+                        *carry = Some(chunk.slice(took..));
                     }
                 }
-                Ok((part.len > 0).then_some(part))
+                Ok(part.filter(|p| p.len() > 0).map(|p| Part { len: p.len() as u64, chunks: vec![p.freeze()] }))
             }
         }
     }

@@ -1,14 +1,15 @@
 // Worker: starts a large transfer and reports progress, so the parent can
 // terminate it in the middle.
-// workerData: { s3, key, mode: 'upload' | 'download', multipart?, contentLength?, stallAfter? }
+// workerData: { s3, key, mode: 'upload' | 'download', multipart?, contentLength?, stallAfter?, flowing? }
 //   upload: a stream of `contentLength` bytes (1 GiB when absent); with `stallAfter`, the
 //           source stops producing after that many bytes (and posts { stalled }) but stays open.
-//   download: reads the object slowly (pauses 20 ms after each chunk).
+//   download: reads the object slowly (pauses 20 ms after each chunk), or as fast as it
+//             comes with `flowing`.
 import { parentPort, workerData } from 'node:worker_threads'
 import { Readable } from 'node:stream'
 import { S3StorageBackend } from '../../../lib/index.mjs'
 
-const { s3, key, mode, multipart, contentLength, stallAfter } = workerData
+const { s3, key, mode, multipart, contentLength, stallAfter, flowing } = workerData
 const backend = new S3StorageBackend({
   bucket: s3.bucket,
   endpoint: s3.endpoint,
@@ -45,6 +46,7 @@ if (mode === 'upload') {
   stream.on('data', (c) => {
     received += c.length
     parentPort.postMessage({ received })
+    if (flowing) return
     stream.pause()
     setTimeout(() => stream.resume(), 20)
   })

@@ -61,6 +61,32 @@ export interface MultipartOptions {
   threshold?: number
 }
 
+export interface RetryOptions {
+  /** Attempts in all, the first included (1–20; 1 disables retries). Default 3. */
+  maxAttempts?: number
+  /** First backoff in ms; doubles per retry, with full jitter. Default 100. */
+  baseDelayMs?: number
+  /** Backoff ceiling in ms. Default 5000. */
+  maxDelayMs?: number
+}
+
+export interface TimeoutOptions {
+  /** Establishing a connection. Default 5000 ms. */
+  connectMs?: number
+  /**
+   * The longest the service may go without progress: answering a request,
+   * taking upload bytes, or sending download bytes that were asked for.
+   * Default 30000 ms. A stall becomes a StorageError with reason "unavailable".
+   */
+  requestMs?: number
+}
+
+/** The optional last argument of every method. */
+export interface CallOptions {
+  /** Aborting rejects at once with reason "aborted", stops the transfer and frees its connection. */
+  signal?: AbortSignal
+}
+
 export interface ErrorClasses {
   StorageError?: new (message: string, details?: Record<string, unknown>) => Error
   FileNotFoundError?: new (key: string) => Error
@@ -80,6 +106,8 @@ export interface S3BackendOptions {
   /** Seconds, default 900. */
   signedUrlExpiration?: number
   multipart?: MultipartOptions
+  retry?: RetryOptions
+  timeouts?: TimeoutOptions
   /** The host's own error classes; the package's own when absent. */
   errorClasses?: ErrorClasses
 }
@@ -130,11 +158,11 @@ export interface DownloadStream extends Readable {
 export declare class S3StorageBackend implements IStorageBackend {
   /** @throws ConfigurationError naming every bad option. */
   constructor(options: S3BackendOptions)
-  upload(params: UploadParams): Promise<UploadResult>
-  download(key: string): Promise<DownloadStream>
-  delete(key: string): Promise<void>
-  exists(key: string): Promise<boolean>
-  getSignedUrl(key: string, options?: SignedUrlOptions): Promise<SignedUrl>
+  upload(params: UploadParams, options?: CallOptions): Promise<UploadResult>
+  download(key: string, options?: CallOptions): Promise<DownloadStream>
+  delete(key: string, options?: CallOptions): Promise<void>
+  exists(key: string, options?: CallOptions): Promise<boolean>
+  getSignedUrl(key: string, options?: SignedUrlOptions & CallOptions): Promise<SignedUrl>
   describe(): BackendDescription
   toJSON(): BackendDescription
 }

@@ -1,7 +1,9 @@
 // The package inside worker_threads: several workers at once, and workers
 // terminated in the middle of a transfer.
+import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as esm from '../lib/index.mjs';
@@ -48,6 +50,35 @@ function startWorker(name: string, workerData: unknown) {
       return new Promise((resolve, reject) => waiters.push({ pred, resolve, reject }));
     },
   };
+}
+
+interface ChildJob {
+  workerData: Record<string, unknown>;
+  /** When to terminate the worker: a message field that is truthy ("stalled") or "field>=number". */
+  until: string;
+}
+interface ChildReport {
+  exitCodes: number[];
+  finished: unknown[];
+  objects: Record<string, 'absent' | 'intact' | 'corrupt'>;
+  roundTrip: boolean;
+}
+
+/**
+ * Runs helpers/workers/terminate-in-child.mjs: workers terminated mid-transfer, then the
+ * package used on the child's main thread. In a child process, so that a crash shows as its
+ * exit signal instead of taking this test file down with it.
+ */
+function runChild(s3coords: object, jobs: ChildJob[]) {
+  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; report?: ChildReport; stderr: string }>((resolve) => {
+    const script = new URL('./helpers/workers/terminate-in-child.mjs', import.meta.url);
+    const env = { ...process.env, S3: JSON.stringify(s3coords), JOBS: JSON.stringify(jobs) };
+    // The kill only ends a hung child (which then fails on its signal); it is not a time limit on the work.
+    const child = execFile(process.execPath, [fileURLToPath(script)], { env, timeout: 50_000 }, (_err, stdout, stderr) => {
+      const line = stdout.trim().split('\n').pop();
+      resolve({ code: child.exitCode, signal: child.signalCode, report: line ? JSON.parse(line) : undefined, stderr });
+    });
+  });
 }
 
 function backendFor(server: Pick<S3TestConfig, 'bucket' | 'endpoint' | 'accessKeyId' | 'secretAccessKey'>) {
@@ -127,47 +158,70 @@ describe('a worker terminated in the middle of a transfer', () => {
   /** Files s3s-fs keeps for unfinished uploads: multipart state and streaming temp files. */
   const unfinished = () => [...listLeftovers(server.dataDir), ...readdirSync(server.dataDir).filter((f) => f.startsWith('.tmp.'))];
 
-  it('upload of a large stream without length (multipart, data flowing): no crash, nothing stored', async () => {
-    const key = uniqueKey('terminated-multipart');
-    const w = startWorker('transfer.mjs', { s3: coords, key, mode: 'upload', multipart: { partSize: 5 * MiB, queueSize: 2 } });
-    await w.next((m) => typeof m.sent === 'number' && m.sent >= 16 * MiB);
-    expect(await w.worker.terminate()).toBe(1);
-    expect(w.messages.some((m) => 'done' in m || 'error' in m)).toBe(false); // it was really cut mid-way
+  /**
+   * The child neither crashed nor hung, its workers were cut mid-transfer, and no partial
+   * object was stored (a Buffer upload may complete after its worker died, but only whole).
+   */
+  async function expectSurvived(jobs: ChildJob[]) {
+    // Only this test's files count (a crashed child can leave an upload behind for good).
+    const before = new Set(unfinished());
+    const { code, signal, report, stderr } = await runChild(coords, jobs);
+    expect({ code, signal }, stderr).toEqual({ code: 0, signal: null });
+    const uploads = jobs.filter((j) => j.workerData.mode !== 'download');
+    expect(report).toEqual({
+      exitCodes: jobs.map(() => 1),
+      finished: [],
+      objects: Object.fromEntries(
+        uploads.map((j) => [j.workerData.key, j.workerData.mode === 'upload-buffer' ? expect.stringMatching(/^(absent|intact)$/) : 'absent']),
+      ),
+      roundTrip: true,
+    });
+    // Nothing is left on the server: multipart uploads aborted, streaming PutObjects cut.
+    await expect.poll(() => unfinished().filter((f) => !before.has(f)), { timeout: 10_000 }).toEqual([]);
+    await mainThreadRoundTrip(server); // and this process is fine too
+  }
 
-    await mainThreadRoundTrip(server);
-    const backend = backendFor(server);
-    expect(await backend.exists(key)).toBe(false);
-    // The multipart upload is aborted rather than left behind.
-    await expect.poll(unfinished, { timeout: 10_000 }).toEqual([]);
+  it('upload of a large stream without length (multipart, data flowing)', async () => {
+    await expectSurvived([
+      {
+        workerData: { key: uniqueKey('terminated-multipart'), mode: 'upload', multipart: { partSize: 5 * MiB, queueSize: 2 } },
+        until: `sent>=${16 * MiB}`,
+      },
+    ]);
   });
 
-  it('upload of a stream with contentLength (single streaming PutObject, source stalled): no crash, nothing stored', async () => {
-    const key = uniqueKey('terminated-put');
-    const w = startWorker('transfer.mjs', { s3: coords, key, mode: 'upload', contentLength: 32 * MiB, stallAfter: 4 * MiB });
-    await w.next((m) => m.stalled === true);
-    // The PutObject is open on the server, waiting for the rest of the body.
-    await expect.poll(unfinished, { timeout: 10_000 }).toHaveLength(1);
-    expect(await w.worker.terminate()).toBe(1);
-
-    await mainThreadRoundTrip(server);
-    const backend = backendFor(server);
-    expect(await backend.exists(key)).toBe(false);
-    // The request is cut, so the server drops its partial temp file.
-    await expect.poll(unfinished, { timeout: 10_000 }).toEqual([]);
-    expect(await backend.exists(key)).toBe(false);
+  it('upload of a stream with contentLength (one streaming PutObject, source stalled)', async () => {
+    await expectSurvived([
+      {
+        workerData: { key: uniqueKey('terminated-put'), mode: 'upload', contentLength: 32 * MiB, stallAfter: 4 * MiB },
+        until: 'stalled',
+      },
+    ]);
   });
 
-  it('upload of a multipart stream stalled between parts: no crash, the upload is aborted', async () => {
-    const key = uniqueKey('terminated-stalled-mp');
-    const w = startWorker('transfer.mjs', { s3: coords, key, mode: 'upload', multipart: { partSize: 5 * MiB }, stallAfter: 12 * MiB });
-    await w.next((m) => m.stalled === true);
-    // Two parts are on the server.
-    await expect.poll(() => listLeftovers(server.dataDir).filter((f) => f.includes('.part-')), { timeout: 10_000 }).toHaveLength(2);
-    expect(await w.worker.terminate()).toBe(1);
+  it('upload of a multipart stream stalled between parts', async () => {
+    await expectSurvived([
+      {
+        workerData: { key: uniqueKey('terminated-stalled-mp'), mode: 'upload', multipart: { partSize: 5 * MiB }, stallAfter: 12 * MiB },
+        until: 'stalled',
+      },
+    ]);
+  });
 
-    await mainThreadRoundTrip(server);
-    expect(await backendFor(server).exists(key)).toBe(false);
-    await expect.poll(unfinished, { timeout: 10_000 }).toEqual([]);
+  it('upload of a Buffer', async () => {
+    await expectSurvived([{ workerData: { key: uniqueKey('terminated-buffer'), mode: 'upload-buffer', size: 64 * MiB }, until: 'started' }]);
+  });
+
+  it('several workers at once, uploading and downloading', async () => {
+    const key = uniqueKey('terminated-many');
+    const backend = backendFor(server);
+    await backend.upload({ key, body: Buffer.alloc(16 * MiB, 0x63), contentType: 'application/octet-stream' });
+    await expectSurvived([
+      { workerData: { key: `${key}.up1`, mode: 'upload', multipart: { partSize: 5 * MiB } }, until: `sent>=${8 * MiB}` },
+      { workerData: { key: `${key}.up2`, mode: 'upload', contentLength: 8 * MiB, stallAfter: MiB }, until: 'stalled' },
+      { workerData: { key, mode: 'download' }, until: 'received' },
+    ]);
+    await backend.delete(key);
   });
 
   it('download being read: no crash, and the main thread can still read the object', async () => {
@@ -206,28 +260,5 @@ describe('a worker terminated in the middle of a transfer', () => {
     } finally {
       await proxy.close();
     }
-  });
-
-  it('several workers terminated at once mid-transfer leave the package usable', async () => {
-    const key = uniqueKey('terminated-many');
-    const backend = backendFor(server);
-    await backend.upload({ key, body: Buffer.alloc(16 * MiB, 0x63), contentType: 'application/octet-stream' });
-    const ws = [
-      startWorker('transfer.mjs', { s3: coords, key: `${key}.up1`, mode: 'upload', multipart: { partSize: 5 * MiB } }),
-      startWorker('transfer.mjs', { s3: coords, key: `${key}.up2`, mode: 'upload', contentLength: 8 * MiB, stallAfter: MiB }),
-      startWorker('transfer.mjs', { s3: coords, key, mode: 'download' }),
-    ];
-    await Promise.all([
-      ws[0].next((m) => typeof m.sent === 'number' && m.sent >= 8 * MiB),
-      ws[1].next((m) => m.stalled === true),
-      ws[2].next((m) => typeof m.received === 'number' && m.received > 0),
-    ]);
-    expect(await Promise.all(ws.map((w) => w.worker.terminate()))).toEqual([1, 1, 1]);
-
-    await mainThreadRoundTrip(server);
-    expect(await backend.exists(`${key}.up1`)).toBe(false);
-    expect(await backend.exists(`${key}.up2`)).toBe(false);
-    await expect.poll(unfinished, { timeout: 10_000 }).toEqual([]);
-    await backend.delete(key);
   });
 });

@@ -112,7 +112,29 @@ function invalidArgument(classes, operation, key, field, message) {
   })
 }
 
+/** The caller's AbortSignal fired; `cause` is the signal's reason. */
+function abortedError(classes, operation, key, cause) {
+  return buildError(
+    classes,
+    { message: `Cannot ${VERBS[operation] ?? operation} "${key}": the operation was aborted`, details: { reason: 'aborted', operation, key } },
+    cause,
+  )
+}
+
+/** Already one of the classes this backend raises. */
+function isTyped(classes, err) {
+  return (
+    err instanceof Error &&
+    !parseNative(err) &&
+    [classes.StorageError, classes.FileNotFoundError, classes.ConfigurationError, StorageError, FileNotFoundError, ConfigurationError].some(
+      (cls) => typeof cls === 'function' && err instanceof cls,
+    )
+  )
+}
+
 module.exports = {
+  abortedError,
+  isTyped,
   StorageError,
   FileNotFoundError,
   ConfigurationError,

@@ -8,7 +8,7 @@ const { inspect } = require('node:util')
 const native = require('../binding.cjs')
 const errors = require('./errors.cjs')
 
-const { OWN_CLASSES, ConfigurationError, buildError, toStorageError, invalidArgument, parseNative } = errors
+const { OWN_CLASSES, ConfigurationError, buildError, toStorageError, invalidArgument, abortedError, isTyped, parseNative } = errors
 
 /** Bytes asked of the native reader per `_read`: few, large chunks for JS. */
 const DOWNLOAD_READ_BYTES = 1024 * 1024
@@ -80,14 +80,17 @@ function createNative(classes, make) {
 }
 
 /** A Node Readable over the native reader: pulls only when the consumer asks. */
+/** A Node Readable over the native reader: pulls only when the consumer asks. */
 class DownloadStream extends Readable {
   #reader
   #toError
+  #release
 
-  constructor(reader, toError) {
+  constructor(reader, toError, release) {
     super()
     this.#reader = reader
     this.#toError = toError
+    this.#release = release
     /** Object size in bytes, from the response headers. */
     this.contentLength = reader.contentLength ?? undefined
     this.contentType = reader.contentType ?? undefined
@@ -106,8 +109,13 @@ class DownloadStream extends Readable {
 
   _destroy(err, callback) {
     this.#reader.close()
+    this.#release?.()
     callback(err)
   }
+}
+
+function isAbortSignal(signal) {
+  return signal !== null && typeof signal === 'object' && typeof signal.aborted === 'boolean' && typeof signal.addEventListener === 'function'
 }
 
 class S3StorageBackend {
@@ -133,6 +141,10 @@ class S3StorageBackend {
     return invalidArgument(this.#classes, operation, key, field, message)
   }
 
+  #aborted(operation, key, signal) {
+    return abortedError(this.#classes, operation, key, signal?.reason)
+  }
+
   #checkKey(operation, key) {
     if (typeof key !== 'string') throw this.#invalid(operation, key, 'key', `must be a string, got ${typeof key}`)
     if (typeof key.isWellFormed === 'function' && !key.isWellFormed()) {
@@ -140,7 +152,38 @@ class S3StorageBackend {
     }
   }
 
-  async upload(params) {
+  /**
+   * Runs `call(abortId)` under the caller's `{ signal }`: an already-aborted
+   * signal rejects before any request; a later abort cancels the native call,
+   * which drops its connection. Returns `{ handle, release }` via `keep` for
+   * calls whose result outlives the promise (downloads).
+   */
+  async #run(operation, key, opts, call, keep) {
+    if (opts !== undefined && opts !== null && typeof opts !== 'object') {
+      throw this.#invalid(operation, key, 'options', 'must be an object { signal? }')
+    }
+    const signal = opts?.signal
+    if (signal !== undefined && !isAbortSignal(signal)) throw this.#invalid(operation, key, 'signal', 'must be an AbortSignal')
+    if (signal?.aborted) throw this.#aborted(operation, key, signal)
+    const handle = signal ? new native.AbortHandle() : undefined
+    const onAbort = () => handle.abort()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    const release = () => signal?.removeEventListener('abort', onAbort)
+    let kept = false
+    try {
+      const result = await call(handle?.id)
+      if (keep) kept = keep(result, signal, release)
+      return result
+    } catch (err) {
+      if (signal?.aborted) throw this.#aborted(operation, key, signal)
+      if (isTyped(this.#classes, err)) throw err
+      throw this.#fail(err, operation, key)
+    } finally {
+      if (!kept) release()
+    }
+  }
+
+  async upload(params, opts) {
     if (params === null || typeof params !== 'object') throw this.#invalid('upload', undefined, 'params', 'must be an object')
     const { key, body, contentType, contentLength, metadata } = params
     this.#checkKey('upload', key)
@@ -159,25 +202,19 @@ class S3StorageBackend {
       if (contentLength !== undefined && contentLength !== body.byteLength) {
         throw this.#invalid('upload', key, 'contentLength', `is ${contentLength} but the body has ${body.byteLength} bytes`)
       }
-      try {
-        const out = await this.#native.putBuffer(key, bufferView(body), contentType, meta)
-        return { key, etag: out.etag ?? undefined }
-      } catch (err) {
-        throw this.#fail(err, 'upload', key)
-      }
+      const out = await this.#run('upload', key, opts, (abort) => this.#native.putBuffer(key, bufferView(body), contentType, meta, abort))
+      return { key, etag: out.etag ?? undefined }
     }
     if (!isReadableLike(body)) throw this.#invalid('upload', key, 'body', 'must be a Buffer, Uint8Array or Readable stream')
-    return this.#uploadStream(key, body, contentType, meta, contentLength)
+    return this.#run('upload', key, opts, (abort) => this.#uploadStream(key, body, contentType, meta, contentLength, abort, opts?.signal))
   }
 
-  async #uploadStream(key, body, contentType, metadata, contentLength) {
-    let upload
-    try {
-      upload = await this.#native.startUpload(key, contentType, metadata, contentLength)
-    } catch (err) {
-      throw this.#fail(err, 'upload', key)
-    }
+  async #uploadStream(key, body, contentType, metadata, contentLength, abort, signal) {
+    const upload = await this.#native.startUpload(key, contentType, metadata, contentLength, abort)
     const encoding = body.readableEncoding ?? 'utf8'
+    // An abort must also stop waiting for a source that never ends.
+    const stopSource = () => body.destroy?.(this.#aborted('upload', key, signal))
+    signal?.addEventListener('abort', stopSource, { once: true })
     let sourceFailed = true
     try {
       for await (const chunk of body) {
@@ -198,6 +235,7 @@ class S3StorageBackend {
       return { key, etag: out.etag ?? undefined }
     } catch (err) {
       await upload.abort().catch(() => {})
+      if (signal?.aborted) throw this.#aborted('upload', key, signal)
       if (sourceFailed) {
         throw buildError(
           this.#classes,
@@ -208,38 +246,39 @@ class S3StorageBackend {
           err,
         )
       }
-      if (err instanceof Error && !parseNative(err) && (err instanceof this.#classes.StorageError || err instanceof errors.StorageError)) throw err
-      throw this.#fail(err, 'upload', key)
+      throw err
+    } finally {
+      signal?.removeEventListener('abort', stopSource)
     }
   }
 
-  async download(key) {
+  async download(key, opts) {
     this.#checkKey('download', key)
-    let reader
-    try {
-      reader = await this.#native.openDownload(key)
-    } catch (err) {
-      throw this.#fail(err, 'download', key)
-    }
-    return new DownloadStream(reader, (err) => this.#fail(err, 'download', key))
+    let stream
+    await this.#run(
+      'download',
+      key,
+      opts,
+      (abort) => this.#native.openDownload(key, abort),
+      (reader, signal, release) => {
+        stream = new DownloadStream(reader, (err) => this.#fail(err, 'download', key), release)
+        if (!signal) return false
+        // After the download resolved, an abort ends the stream with a typed error.
+        signal.addEventListener('abort', () => stream.destroy(this.#aborted('download', key, signal)), { once: true })
+        return true
+      },
+    )
+    return stream
   }
 
-  async delete(key) {
+  async delete(key, opts) {
     this.#checkKey('delete', key)
-    try {
-      await this.#native.delete(key)
-    } catch (err) {
-      throw this.#fail(err, 'delete', key)
-    }
+    await this.#run('delete', key, opts, (abort) => this.#native.delete(key, abort))
   }
 
-  async exists(key) {
+  async exists(key, opts) {
     this.#checkKey('exists', key)
-    try {
-      return await this.#native.exists(key)
-    } catch (err) {
-      throw this.#fail(err, 'exists', key)
-    }
+    return this.#run('exists', key, opts, (abort) => this.#native.exists(key, abort))
   }
 
   async getSignedUrl(key, options) {
@@ -247,7 +286,7 @@ class S3StorageBackend {
     if (options !== undefined && options !== null && typeof options !== 'object') {
       throw this.#invalid('getSignedUrl', key, 'options', 'must be an object')
     }
-    const { expiresIn, method = 'GET', contentType } = options ?? {}
+    const { expiresIn, method = 'GET', contentType, signal } = options ?? {}
     if (expiresIn !== undefined && typeof expiresIn !== 'number') {
       throw this.#invalid('getSignedUrl', key, 'expiresIn', 'must be a number of seconds')
     }
@@ -255,11 +294,7 @@ class S3StorageBackend {
     if (contentType !== undefined && typeof contentType !== 'string') {
       throw this.#invalid('getSignedUrl', key, 'contentType', 'must be a string')
     }
-    try {
-      return await this.#native.signUrl(key, method, expiresIn, contentType)
-    } catch (err) {
-      throw this.#fail(err, 'getSignedUrl', key)
-    }
+    return this.#run('getSignedUrl', key, { signal }, () => this.#native.signUrl(key, method, expiresIn, contentType))
   }
 
   /** The configuration in force, without secrets. */

@@ -3,12 +3,15 @@
 //! the JSON error descriptions made here into the package's error classes.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use bytes::Bytes;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use s3_storage_core::{BackendConfig, ConfigError, Download, DownloadCloser, S3Backend, SignMethod, UploadSink};
+use s3_storage_core::{
+    BackendConfig, CancellationToken, ConfigError, Download, DownloadCloser, S3Backend, SignMethod, UploadSink,
+};
 
 /// Prefix of error messages that carry a JSON description for `lib/errors.cjs`.
 const ERROR_PREFIX: &str = "S3_STORAGE_ERROR:";
@@ -21,6 +24,50 @@ fn config_error(err: ConfigError) -> napi::Error {
     let mut json = err.to_json();
     json["kind"] = "configuration".into();
     napi::Error::new(Status::InvalidArg, format!("{ERROR_PREFIX}{json}"))
+}
+
+/// Live abort handles by id: async calls take the id (a class instance
+/// cannot cross into a task), and look the token up when they start.
+static ABORT_TOKENS: LazyLock<Mutex<HashMap<u32, CancellationToken>>> = LazyLock::new(Default::default);
+static NEXT_ABORT_ID: AtomicU32 = AtomicU32::new(1);
+
+/// The native side of an `AbortSignal`: JS calls `abort()` when it fires.
+#[napi]
+pub struct AbortHandle {
+    id: u32,
+    token: CancellationToken,
+}
+
+#[napi]
+impl AbortHandle {
+    #[napi(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        let id = NEXT_ABORT_ID.fetch_add(1, Ordering::Relaxed);
+        let token = CancellationToken::new();
+        ABORT_TOKENS.lock().expect("abort registry").insert(id, token.clone());
+        AbortHandle { id, token }
+    }
+
+    #[napi(getter)]
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    #[napi]
+    pub fn abort(&self) {
+        self.token.cancel();
+    }
+}
+
+impl Drop for AbortHandle {
+    fn drop(&mut self) {
+        ABORT_TOKENS.lock().expect("abort registry").remove(&self.id);
+    }
+}
+
+fn abort_token(id: Option<u32>) -> CancellationToken {
+    id.and_then(|id| ABORT_TOKENS.lock().expect("abort registry").get(&id).cloned()).unwrap_or_default()
 }
 
 #[napi(object)]
@@ -111,9 +158,11 @@ impl NativeBackend {
         body: Buffer,
         content_type: String,
         metadata: Option<HashMap<String, String>>,
+        abort: Option<u32>,
     ) -> Result<UploadDone> {
+        let cancel = abort_token(abort);
         let options = self.backend.put_options(&key, &content_type, metadata).map_err(storage_error)?;
-        let out = self.backend.put_bytes(key, options, Bytes::from_owner(body)).await.map_err(storage_error)?;
+        let out = self.backend.put_bytes(key, options, Bytes::from_owner(body), &cancel).await.map_err(storage_error)?;
         Ok(UploadDone { etag: out.etag })
     }
 
@@ -125,16 +174,18 @@ impl NativeBackend {
         content_type: String,
         metadata: Option<HashMap<String, String>>,
         content_length: Option<f64>,
+        abort: Option<u32>,
     ) -> Result<NativeUpload> {
+        let cancel = abort_token(abort);
         let options = self.backend.put_options(&key, &content_type, metadata).map_err(storage_error)?;
         let declared = declared_length(&key, content_length).map_err(storage_error)?;
-        let sink = self.backend.start_upload(key, options, declared);
+        let sink = self.backend.start_upload(key, options, declared, &cancel);
         Ok(NativeUpload { sink: Arc::new(sink) })
     }
 
     #[napi]
-    pub async fn open_download(&self, key: String) -> Result<NativeDownload> {
-        let download = self.backend.download(&key).await.map_err(storage_error)?;
+    pub async fn open_download(&self, key: String, abort: Option<u32>) -> Result<NativeDownload> {
+        let download = self.backend.download(&key, &abort_token(abort)).await.map_err(storage_error)?;
         Ok(NativeDownload {
             content_length: download.content_length.map(|n| n as f64),
             content_type: download.content_type.clone(),
@@ -145,18 +196,18 @@ impl NativeBackend {
     }
 
     #[napi]
-    pub async fn delete(&self, key: String) -> Result<()> {
-        self.backend.delete(&key).await.map_err(storage_error)
+    pub async fn delete(&self, key: String, abort: Option<u32>) -> Result<()> {
+        self.backend.delete(&key, &abort_token(abort)).await.map_err(storage_error)
     }
 
     #[napi]
-    pub async fn exists(&self, key: String) -> Result<bool> {
-        self.backend.exists(&key).await.map_err(storage_error)
+    pub async fn exists(&self, key: String, abort: Option<u32>) -> Result<bool> {
+        self.backend.exists(&key, &abort_token(abort)).await.map_err(storage_error)
     }
 
     #[napi]
-    pub async fn head(&self, key: String) -> Result<ObjectHead> {
-        let info = self.backend.head(&key).await.map_err(storage_error)?;
+    pub async fn head(&self, key: String, abort: Option<u32>) -> Result<ObjectHead> {
+        let info = self.backend.head(&key, &abort_token(abort)).await.map_err(storage_error)?;
         Ok(ObjectHead {
             size: info.size as f64,
             etag: info.etag,

@@ -1,6 +1,9 @@
-// Loopback TCP relay that stops passing the server's bytes on after `limit` bytes per
-// connection (headers included): a response that stalls mid-body, so a client read stays
-// pending. Relays bytes unchanged, so SigV4 signatures made for the proxy still verify.
+// Loopback TCP relay that stops passing bytes on, per connection, after `limit` bytes in
+// one direction (headers included):
+//   - 'response': the server's answer stalls mid-body, so a client read stays pending;
+//   - 'request': the proxy stops reading what the client sends, so the client's request
+//     body backs up (TCP backpressure) and its writes stay pending.
+// Relays bytes unchanged, so SigV4 signatures made for the proxy's host:port still verify.
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 
@@ -9,12 +12,16 @@ export interface StallingProxy {
   endpoint: string;
   /** Client connections currently open. */
   openConnections(): number;
-  /** Connections that reached the limit (their answer is held from then on). */
+  /** Connections that reached the limit (held from then on). */
   stalled(): number;
   close(): Promise<void>;
 }
 
-export async function startStallingProxy(target: { host: string; port: number }, limit: number): Promise<StallingProxy> {
+export async function startStallingProxy(
+  target: { host: string; port: number },
+  limit: number,
+  direction: 'response' | 'request' = 'response',
+): Promise<StallingProxy> {
   const clients = new Set<net.Socket>();
   const sockets = new Set<net.Socket>();
   let stalled = 0;
@@ -23,16 +30,18 @@ export async function startStallingProxy(target: { host: string; port: number },
     const upstream = net.connect(target.port, target.host);
     clients.add(client);
     sockets.add(client).add(upstream);
+    const [from, to] = direction === 'response' ? [upstream, client] : [client, upstream];
+    // The other direction flows freely.
+    (direction === 'response' ? client : upstream).pipe(direction === 'response' ? upstream : client);
     let relayed = 0;
-    client.pipe(upstream);
-    upstream.on('data', (chunk: Buffer) => {
+    from.on('data', (chunk: Buffer) => {
       const room = limit - relayed;
       if (room <= 0) return;
-      client.write(chunk.subarray(0, room));
+      to.write(chunk.subarray(0, room));
       relayed += Math.min(chunk.length, room);
       if (relayed >= limit) {
         stalled += 1;
-        upstream.pause();
+        from.pause();
       }
     });
     const end = () => {
@@ -44,7 +53,7 @@ export async function startStallingProxy(target: { host: string; port: number },
       s.on('error', end);
       s.on('close', end);
     }
-    upstream.on('end', () => client.end());
+    from.on('end', () => to.end());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -11,7 +11,9 @@ use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::classify::{from_sdk, Ctx};
-use crate::client::build_client;
+use crate::client::{body_request_override, build_client};
+use tokio_util::sync::CancellationToken;
+use std::future::Future;
 use crate::config::{BackendConfig, MAX_SIGNED_URL_EXPIRATION};
 use crate::download::Download;
 use crate::error::{Error, Operation, Result};
@@ -33,6 +35,11 @@ pub(crate) struct Inner {
 impl Inner {
     fn ctx<'a>(&'a self, operation: Operation, key: &'a str) -> Ctx<'a> {
         Ctx { operation, key, bucket: &self.config.bucket }
+    }
+
+    /// Per-request overrides for requests with a body (see client.rs).
+    pub(crate) fn body_override(&self) -> aws_sdk_s3::config::Builder {
+        body_request_override(&self.config)
     }
 
     fn mark_bucket_seen(&self) {
@@ -135,27 +142,40 @@ impl S3Backend {
         Ok(PutOptions { content_type: content_type.to_owned(), metadata })
     }
 
-    fn job(&self, key: String, options: PutOptions) -> Job {
-        Job { inner: self.inner.clone(), key, options, cancel: Default::default() }
+    fn job(&self, key: String, options: PutOptions, cancel: &CancellationToken) -> Job {
+        Job { inner: self.inner.clone(), key, options, cancel: cancel.child_token() }
     }
 
     /// Stores bytes already in memory (a Node Buffer, without copying).
-    pub async fn put_bytes(&self, key: String, options: PutOptions, data: Bytes) -> Result<UploadOutcome> {
-        let out = self.job(key, options).run_bytes(data).await?;
+    pub async fn put_bytes(&self, key: String, options: PutOptions, data: Bytes, cancel: &CancellationToken) -> Result<UploadOutcome> {
+        let out = self.job(key, options, cancel).run_bytes(data).await?;
         self.inner.mark_bucket_seen();
         Ok(out)
     }
 
     /// Starts a streaming upload; `declared` is the caller's contentLength.
     /// Must be called inside a tokio runtime.
-    pub fn start_upload(&self, key: String, options: PutOptions, declared: Option<u64>) -> UploadSink {
-        UploadSink::start(self.inner.clone(), key, options, declared)
+    pub fn start_upload(&self, key: String, options: PutOptions, declared: Option<u64>, cancel: &CancellationToken) -> UploadSink {
+        UploadSink::start(self.inner.clone(), key, options, declared, cancel)
+    }
+
+    /// Runs `op` unless `cancel` fires first; dropping the request closes
+    /// its connection.
+    async fn cancellable<T>(&self, operation: Operation, key: &str, cancel: &CancellationToken, op: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::select! {
+            r = op => r,
+            _ = cancel.cancelled() => Err(Error::Aborted { operation, key: key.to_owned() }),
+        }
     }
 
     /// Opens a download; resolves once the service answered, so a missing
     /// key fails here rather than in the middle of a stream.
-    pub async fn download(&self, key: &str) -> Result<Download> {
+    pub async fn download(&self, key: &str, cancel: &CancellationToken) -> Result<Download> {
         validate_key(Operation::Download, key)?;
+        self.cancellable(Operation::Download, key, cancel, self.open_download(key, cancel)).await
+    }
+
+    async fn open_download(&self, key: &str, cancel: &CancellationToken) -> Result<Download> {
         let out = self
             .inner
             .client
@@ -169,12 +189,17 @@ impl S3Backend {
             Err(e) => return Err(self.confirm_not_found(from_sdk(self.inner.ctx(Operation::Download, key), e)).await),
         };
         self.inner.mark_bucket_seen();
-        Ok(Download::new(key.to_owned(), out))
+        let idle = Duration::from_millis(self.inner.config.timeouts.request_ms);
+        Ok(Download::new(key.to_owned(), out, idle, cancel.child_token()))
     }
 
     /// Idempotent: deleting a missing key succeeds (a missing bucket does not).
-    pub async fn delete(&self, key: &str) -> Result<()> {
+    pub async fn delete(&self, key: &str, cancel: &CancellationToken) -> Result<()> {
         validate_key(Operation::Delete, key)?;
+        self.cancellable(Operation::Delete, key, cancel, self.delete_object(key)).await
+    }
+
+    async fn delete_object(&self, key: &str) -> Result<()> {
         self.inner
             .client
             .delete_object()
@@ -189,16 +214,17 @@ impl S3Backend {
 
     /// `false` only for a missing key; a missing bucket, bad credentials or
     /// an unreachable service are errors.
-    pub async fn exists(&self, key: &str) -> Result<bool> {
-        match self.head_as(Operation::Exists, key).await {
+    pub async fn exists(&self, key: &str, cancel: &CancellationToken) -> Result<bool> {
+        let head = self.cancellable(Operation::Exists, key, cancel, self.head_as(Operation::Exists, key));
+        match head.await {
             Ok(_) => Ok(true),
             Err(Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
-    pub async fn head(&self, key: &str) -> Result<ObjectInfo> {
-        self.head_as(Operation::Head, key).await
+    pub async fn head(&self, key: &str, cancel: &CancellationToken) -> Result<ObjectInfo> {
+        self.cancellable(Operation::Head, key, cancel, self.head_as(Operation::Head, key)).await
     }
 
     async fn head_as(&self, operation: Operation, key: &str) -> Result<ObjectInfo> {

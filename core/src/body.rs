@@ -12,13 +12,19 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 
 use crate::error::Error;
+use crate::progress::Progress;
+
+/// Frames handed to hyper at most this large, so progress is seen while a
+/// large part is on the wire.
+const MAX_FRAME: usize = 256 * 1024;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A body made of chunks already in memory (one multipart part).
+/// A body made of chunks already in memory (a Buffer, or one part).
 struct ChunksBody {
     chunks: VecDeque<Bytes>,
     remaining: u64,
+    progress: Progress,
 }
 
 impl Body for ChunksBody {
@@ -26,13 +32,13 @@ impl Body for ChunksBody {
     type Error = BoxError;
 
     fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.chunks.pop_front() {
-            Some(chunk) => {
-                self.remaining -= chunk.len() as u64;
-                Poll::Ready(Some(Ok(Frame::data(chunk))))
-            }
-            None => Poll::Ready(None),
-        }
+        self.progress.tick();
+        let Some(chunk) = self.chunks.front_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = if chunk.len() > MAX_FRAME { chunk.split_to(MAX_FRAME) } else { self.chunks.pop_front().expect("front") };
+        self.remaining -= frame.len() as u64;
+        Poll::Ready(Some(Ok(Frame::data(frame))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -45,14 +51,17 @@ impl Body for ChunksBody {
 }
 
 /// A retryable body over in-memory chunks: a retry replays the same `Bytes`.
-pub(crate) fn chunks_stream(chunks: Vec<Bytes>) -> ByteStream {
-    if let [single] = chunks.as_slice() {
-        return ByteStream::from(single.clone());
-    }
+/// It is a streaming body, so it is sent as UNSIGNED-PAYLOAD (the signature
+/// covers the headers; the body is not hashed twice, by client and server).
+pub(crate) fn chunks_stream(chunks: Vec<Bytes>, progress: Progress) -> ByteStream {
     let len: u64 = chunks.iter().map(|c| c.len() as u64).sum();
     let chunks = Arc::new(chunks);
     ByteStream::new(SdkBody::retryable(move || {
-        SdkBody::from_body_1_x(ChunksBody { chunks: chunks.iter().cloned().collect(), remaining: len })
+        SdkBody::from_body_1_x(ChunksBody {
+            chunks: chunks.iter().filter(|c| !c.is_empty()).cloned().collect(),
+            remaining: len,
+            progress: progress.clone(),
+        })
     }))
 }
 
@@ -69,9 +78,14 @@ pub(crate) struct ChannelBody {
     rx: mpsc::Receiver<Bytes>,
     expected: u64,
     received: u64,
+    /// The last chunk, held until the source ends.
     held: Option<Bytes>,
-    done: bool,
+    /// What is left of a chunk being handed over in frames.
+    pending: Option<Bytes>,
+    /// The source ended cleanly (or the body failed).
+    source_done: bool,
     failure: BodyFailure,
+    progress: Progress,
     /// Builds the error for a length mismatch: (bytes received, too long?).
     mismatch: Box<dyn Fn(u64, bool) -> Error + Send + Sync>,
     /// The abort error, if the upload was aborted.
@@ -83,6 +97,7 @@ impl ChannelBody {
         rx: mpsc::Receiver<Bytes>,
         expected: u64,
         failure: BodyFailure,
+        progress: Progress,
         mismatch: impl Fn(u64, bool) -> Error + Send + Sync + 'static,
         aborted: impl Fn() -> Option<Error> + Send + Sync + 'static,
     ) -> Self {
@@ -91,8 +106,10 @@ impl ChannelBody {
             expected,
             received: 0,
             held: None,
-            done: false,
+            pending: None,
+            source_done: false,
             failure,
+            progress,
             mismatch: Box::new(mismatch),
             aborted: Box::new(aborted),
         }
@@ -101,8 +118,9 @@ impl ChannelBody {
     fn fail(&mut self, err: Error) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let msg = err.to_string();
         self.failure.lock().expect("body failure lock").get_or_insert(err);
-        self.done = true;
+        self.source_done = true;
         self.held = None;
+        self.pending = None;
         self.rx.close();
         Poll::Ready(Some(Err(msg.into())))
     }
@@ -113,53 +131,53 @@ impl Body for ChannelBody {
     type Error = BoxError;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if self.done {
-            return Poll::Ready(None);
-        }
-        if self.expected == 0 && self.held.is_none() {
-            // nothing to send: still wait for the source to end cleanly
-            self.held = Some(Bytes::new());
-        }
-        match self.rx.poll_recv(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(chunk)) => {
-                self.received += chunk.len() as u64;
-                if self.received > self.expected {
-                    let err = (self.mismatch)(self.received, true);
-                    return self.fail(err);
-                }
-                if self.received < self.expected {
-                    return Poll::Ready(Some(Ok(Frame::data(chunk))));
-                }
-                // the last byte: hold it until the source ends
-                if !chunk.is_empty() || self.held.is_none() {
-                    self.held = Some(chunk);
-                }
-                self.poll_frame(cx)
+        loop {
+            if let Some(rest) = self.pending.as_mut() {
+                let frame = if rest.len() > MAX_FRAME { rest.split_to(MAX_FRAME) } else { self.pending.take().expect("pending") };
+                self.progress.tick();
+                return Poll::Ready(Some(Ok(Frame::data(frame))));
             }
-            Poll::Ready(None) => {
-                if let Some(err) = (self.aborted)() {
-                    return self.fail(err);
+            if self.source_done {
+                return Poll::Ready(None);
+            }
+            let polled = self.rx.poll_recv(cx);
+            // Pending here means waiting for Node, not for the service.
+            self.progress.pause(polled.is_pending());
+            match polled {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(chunk)) => {
+                    self.received += chunk.len() as u64;
+                    if self.received > self.expected {
+                        let err = (self.mismatch)(self.received, true);
+                        return self.fail(err);
+                    }
+                    if self.received < self.expected {
+                        self.pending = Some(chunk).filter(|c| !c.is_empty());
+                    } else if !chunk.is_empty() {
+                        self.held = Some(chunk);
+                    }
                 }
-                if self.received != self.expected {
-                    let err = (self.mismatch)(self.received, false);
-                    return self.fail(err);
-                }
-                self.done = true;
-                match self.held.take() {
-                    Some(last) if !last.is_empty() => Poll::Ready(Some(Ok(Frame::data(last)))),
-                    _ => Poll::Ready(None),
+                Poll::Ready(None) => {
+                    if let Some(err) = (self.aborted)() {
+                        return self.fail(err);
+                    }
+                    if self.received != self.expected {
+                        let err = (self.mismatch)(self.received, false);
+                        return self.fail(err);
+                    }
+                    self.source_done = true;
+                    self.pending = self.held.take();
                 }
             }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done && self.held.is_none()
+        self.source_done && self.pending.is_none() && self.held.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
-        let sent = self.received - self.held.as_ref().map_or(0, |h| h.len() as u64);
-        SizeHint::with_exact(self.expected - sent)
+        let unsent = self.held.as_ref().map_or(0, |h| h.len() as u64) + self.pending.as_ref().map_or(0, |p| p.len() as u64);
+        SizeHint::with_exact(self.expected - self.received + unsent)
     }
 }

@@ -10,10 +10,10 @@ use aws_sdk_s3::config::{
     StalledStreamProtectionConfig,
 };
 use aws_sdk_s3::Client;
-use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 
 use crate::config::BackendConfig;
+use crate::retry::sdk_retry_config;
 
 /// Builds the client synchronously: no network and no file reads happen
 /// until the first request, so a constructor can call this.
@@ -27,11 +27,18 @@ pub fn build_client(config: &BackendConfig) -> Client {
         // checksums; send and check them only where an operation demands it.
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
         .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-        // A Node source that pauses is not a stalled network: keep the guard
-        // for downloads only.
-        .stalled_stream_protection(StalledStreamProtectionConfig::enabled().upload_enabled(false).build())
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(5)).build());
+        // Stalls are detected by our own watchdogs (progress.rs, download.rs):
+        // a Node source that pauses, or a reader that is slow, is not a
+        // stalled network, and the SDK's guard cannot tell them apart.
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+        .retry_config(sdk_retry_config(&config.retry))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(config.timeouts.connect_ms))
+                // Requests without a body, and the headers of a download.
+                .operation_attempt_timeout(Duration::from_millis(config.timeouts.request_ms))
+                .build(),
+        );
     builder = match &config.credentials {
         Some(c) => builder.credentials_provider(Credentials::new(
             c.access_key_id.clone(),
@@ -69,4 +76,15 @@ impl ProvideCredentials for LazyDefaultChain {
             chain.provide_credentials().await
         })
     }
+}
+
+/// Overrides for requests with a body: their duration grows with their size,
+/// so the per-attempt timeout gives way to the no-progress watchdog.
+pub(crate) fn body_request_override(config: &BackendConfig) -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::default().timeout_config(
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_millis(config.timeouts.connect_ms))
+            .disable_operation_attempt_timeout()
+            .build(),
+    )
 }

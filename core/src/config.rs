@@ -60,6 +60,38 @@ impl Default for MultipartConfig {
     }
 }
 
+/// Retries of failures that are safe to repeat (refused or reset
+/// connections, timeouts, 500/502/503/504, SlowDown, RequestTimeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryConfig {
+    /// Attempts in all, the first included; 1 disables retries.
+    pub max_attempts: u32,
+    /// First backoff; it doubles each retry, with full jitter.
+    pub base_delay_ms: u64,
+    pub max_delay_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig { max_attempts: 3, base_delay_ms: 100, max_delay_ms: 5_000 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeoutConfig {
+    /// Establishing a TCP (and TLS) connection.
+    pub connect_ms: u64,
+    /// The longest the service may go without progress: answering a request,
+    /// taking upload bytes, or sending download bytes the caller asked for.
+    pub request_ms: u64,
+}
+
+impl Default for TimeoutConfig {
+    fn default() -> Self {
+        TimeoutConfig { connect_ms: 5_000, request_ms: 30_000 }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendConfig {
     pub bucket: String,
@@ -70,6 +102,8 @@ pub struct BackendConfig {
     pub credentials: Option<StaticCredentials>,
     pub signed_url_expiration: u32,
     pub multipart: MultipartConfig,
+    pub retry: RetryConfig,
+    pub timeouts: TimeoutConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,6 +293,8 @@ struct Fields<'a> {
     region_required: bool,
     signed_url_expiration: Field<'a>,
     multipart: Option<&'a Value>,
+    retry: Option<&'a Value>,
+    timeouts: Option<&'a Value>,
 }
 
 const OPTION_NAMES: &[&str] = &[
@@ -269,6 +305,8 @@ const OPTION_NAMES: &[&str] = &[
     "credentials",
     "signedUrlExpiration",
     "multipart",
+    "retry",
+    "timeouts",
 ];
 
 fn parse(fields: Fields, mut issues: Issues) -> Result<BackendConfig, ConfigError> {
@@ -315,6 +353,8 @@ fn parse(fields: Fields, mut issues: Issues) -> Result<BackendConfig, ConfigErro
         .unwrap_or(DEFAULT_SIGNED_URL_EXPIRATION);
 
     let multipart = parse_multipart(&mut issues, fields.multipart);
+    let retry = parse_retry(&mut issues, fields.retry);
+    let timeouts = parse_timeouts(&mut issues, fields.timeouts);
 
     if !issues.0.is_empty() {
         return Err(ConfigError { issues: issues.0 });
@@ -327,24 +367,69 @@ fn parse(fields: Fields, mut issues: Issues) -> Result<BackendConfig, ConfigErro
         credentials,
         signed_url_expiration,
         multipart,
+        retry,
+        timeouts,
     })
+}
+
+/// The object at `name`, with unknown members reported; `None` when absent.
+fn sub_object<'a>(issues: &mut Issues, name: &str, value: Option<&'a Value>, members: &[&str]) -> Option<&'a Map<String, Value>> {
+    match value {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(o)) => {
+            for key in o.keys() {
+                if !members.contains(&key.as_str()) {
+                    issues.push(&format!("{name}.{key}"), "unknown option");
+                }
+            }
+            Some(o)
+        }
+        Some(_) => {
+            issues.push(name, format!("must be an object {{ {} }}", members.join(", ")));
+            None
+        }
+    }
+}
+
+fn parse_retry(issues: &mut Issues, value: Option<&Value>) -> RetryConfig {
+    let mut r = RetryConfig::default();
+    let Some(obj) = sub_object(issues, "retry", value, &["maxAttempts", "baseDelayMs", "maxDelayMs"]) else {
+        return r;
+    };
+    if let Some(n) = issues.integer(&json_field(obj, "retry.", "maxAttempts"), 1, 20, "attempts") {
+        r.max_attempts = n as u32;
+    }
+    if let Some(n) = issues.integer(&json_field(obj, "retry.", "baseDelayMs"), 1, 60_000, "base delay (ms)") {
+        r.base_delay_ms = n;
+    }
+    if let Some(n) = issues.integer(&json_field(obj, "retry.", "maxDelayMs"), 1, 300_000, "maximum delay (ms)") {
+        r.max_delay_ms = n;
+    }
+    if r.max_delay_ms < r.base_delay_ms {
+        issues.push("retry.maxDelayMs", "must not be less than retry.baseDelayMs");
+    }
+    r
+}
+
+fn parse_timeouts(issues: &mut Issues, value: Option<&Value>) -> TimeoutConfig {
+    let mut t = TimeoutConfig::default();
+    let Some(obj) = sub_object(issues, "timeouts", value, &["connectMs", "requestMs"]) else {
+        return t;
+    };
+    if let Some(n) = issues.integer(&json_field(obj, "timeouts.", "connectMs"), 1, 600_000, "connect timeout (ms)") {
+        t.connect_ms = n;
+    }
+    if let Some(n) = issues.integer(&json_field(obj, "timeouts.", "requestMs"), 1, 3_600_000, "request timeout (ms)") {
+        t.request_ms = n;
+    }
+    t
 }
 
 fn parse_multipart(issues: &mut Issues, value: Option<&Value>) -> MultipartConfig {
     let mut m = MultipartConfig::default();
-    let obj = match value {
-        None | Some(Value::Null) => return m,
-        Some(Value::Object(o)) => o,
-        Some(_) => {
-            issues.push("multipart", "must be an object { partSize, queueSize, threshold }");
-            return m;
-        }
+    let Some(obj) = sub_object(issues, "multipart", value, &["partSize", "queueSize", "threshold"]) else {
+        return m;
     };
-    for name in obj.keys() {
-        if !["partSize", "queueSize", "threshold"].contains(&name.as_str()) {
-            issues.push(&format!("multipart.{name}"), "unknown option");
-        }
-    }
     if let Some(n) = issues.integer(&json_field(obj, "multipart.", "partSize"), MIN_PART_SIZE, MAX_PART_SIZE, "part size (bytes)") {
         m.part_size = n;
     }
@@ -395,6 +480,8 @@ impl BackendConfig {
             region_required: false,
             signed_url_expiration: json_field(obj, "", "signedUrlExpiration"),
             multipart: obj.get("multipart"),
+            retry: obj.get("retry"),
+            timeouts: obj.get("timeouts"),
         };
         parse(fields, issues)
     }
@@ -459,6 +546,8 @@ impl BackendConfig {
             region_required: true,
             signed_url_expiration: pick("signedUrlExpiration", "STORAGE_SIGNED_URL_EXPIRATION_SECONDS"),
             multipart: over.get("multipart"),
+            retry: over.get("retry"),
+            timeouts: over.get("timeouts"),
         };
         parse(fields, issues)
     }
@@ -570,6 +659,16 @@ mod tests {
         .unwrap();
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("very-secret") && !dbg.contains("tok-secret"), "{dbg}");
+    }
+
+    #[test]
+    fn retry_and_timeouts() {
+        let c = BackendConfig::from_options(&json!({ "bucket": "files", "retry": { "maxAttempts": 5, "baseDelayMs": 10 }, "timeouts": { "requestMs": 2000 } })).unwrap();
+        assert_eq!(c.retry, RetryConfig { max_attempts: 5, base_delay_ms: 10, max_delay_ms: 5_000 });
+        assert_eq!(c.timeouts, TimeoutConfig { connect_ms: 5_000, request_ms: 2_000 });
+        let err = BackendConfig::from_options(&json!({ "bucket": "files", "retry": { "maxAttempts": 0, "baseDelayMs": 500, "maxDelayMs": 100 }, "timeouts": 5 })).unwrap_err();
+        let fields: Vec<&str> = err.issues.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(fields, ["retry.maxAttempts", "retry.maxDelayMs", "timeouts"]);
     }
 
     #[test]

@@ -14,13 +14,15 @@ pub struct Download {
     /// An error met after some bytes were already gathered for the caller.
     pending: Option<Error>,
     closed: CancellationToken,
+    /// The longest the service may take to send the next bytes asked for.
+    idle: std::time::Duration,
     pub content_length: Option<u64>,
     pub content_type: Option<String>,
     pub etag: Option<String>,
 }
 
 impl Download {
-    pub(crate) fn new(key: String, out: GetObjectOutput) -> Self {
+    pub(crate) fn new(key: String, out: GetObjectOutput, idle: std::time::Duration, closed: CancellationToken) -> Self {
         Download {
             key,
             content_length: out.content_length.map(|n| n.max(0) as u64),
@@ -28,7 +30,8 @@ impl Download {
             etag: out.e_tag,
             body: Some(out.body),
             pending: None,
-            closed: CancellationToken::new(),
+            idle,
+            closed,
         }
     }
 
@@ -61,7 +64,19 @@ impl Download {
         let Some(body) = self.body.as_mut() else {
             return Ok(None);
         };
-        let first = match body.try_next().await {
+        let next = tokio::time::timeout(self.idle, body.try_next()).await;
+        let Ok(next) = next else {
+            self.body = None;
+            return Err(Error::Unavailable {
+                operation: Operation::Download,
+                key: self.key.clone(),
+                info: ServiceInfo {
+                    detail: format!("the service sent no data for {} ms", self.idle.as_millis()),
+                    ..Default::default()
+                },
+            });
+        };
+        let first = match next {
             Ok(Some(chunk)) => chunk,
             Ok(None) => {
                 self.body = None;

@@ -11,10 +11,13 @@ mod download;
 pub mod error;
 pub mod keys;
 mod part_buffer;
+mod progress;
+mod retry;
 mod upload;
 
 pub use backend::{ObjectInfo, S3Backend, SignMethod, SignedUrl};
-pub use config::{BackendConfig, ConfigError, ConfigIssue, MultipartConfig};
+pub use config::{BackendConfig, ConfigError, ConfigIssue, MultipartConfig, RetryConfig, TimeoutConfig};
+pub use tokio_util::sync::CancellationToken;
 pub use download::{Download, DownloadCloser};
 pub use error::{Error, Operation, Result};
 pub use upload::{PutOptions, UploadOutcome, UploadSink};

@@ -17,8 +17,14 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::Inner;
 use crate::body::{chunks_stream, BodyFailure, ChannelBody};
 use crate::classify::{from_sdk, Ctx};
-use crate::error::{Error, Operation, Result};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use std::future::Future;
+use std::time::Duration;
+use crate::error::{Error, Operation, Result, ServiceInfo};
 use crate::part_buffer::PartBuffer;
+use crate::progress::{watch, Progress};
+use crate::retry::backoff;
 
 /// S3 allows at most this many parts.
 const MAX_PARTS: i32 = 10_000;
@@ -49,9 +55,9 @@ pub struct UploadSink {
 }
 
 impl UploadSink {
-    pub(crate) fn start(inner: Arc<Inner>, key: String, options: PutOptions, declared: Option<u64>) -> Self {
+    pub(crate) fn start(inner: Arc<Inner>, key: String, options: PutOptions, declared: Option<u64>, parent: &CancellationToken) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
-        let cancel = CancellationToken::new();
+        let cancel = parent.child_token();
         let job = Job { inner, key: key.clone(), options, cancel: cancel.clone() };
         let task = tokio::spawn(job.run_stream(rx, declared));
         UploadSink { key, tx: Mutex::new(Some(tx)), cancel, task: Mutex::new(Some(task)), outcome: OnceCell::new() }
@@ -222,13 +228,61 @@ impl Job {
     /// One PutObject from memory; retryable, since the bytes can be resent.
     async fn put_object(&self, chunks: Vec<Bytes>) -> Result<UploadOutcome> {
         let len: u64 = chunks.iter().map(|c| c.len() as u64).sum();
-        let body = if chunks.is_empty() { ByteStream::new(SdkBody::empty()) } else { chunks_stream(chunks) };
-        let send = self.put_request().content_length(len as i64).body(body).send();
-        let out = tokio::select! {
-            out = send => out.map_err(|e| from_sdk(self.ctx(), e))?,
-            _ = self.cancel.cancelled() => return Err(self.aborted()),
-        };
+        let out = self
+            .send_body(true, |progress| {
+                let body = if chunks.is_empty() { ByteStream::new(SdkBody::empty()) } else { chunks_stream(chunks.clone(), progress) };
+                self.put_request()
+                    .content_length(len as i64)
+                    .body(body)
+                    .customize()
+                    .config_override(self.inner.body_override())
+                    .send()
+            })
+            .await?;
         Ok(UploadOutcome { etag: out.e_tag })
+    }
+
+    /// Sends a request with a body under the no-progress watchdog; `retryable`
+    /// bodies (in memory) are sent again after a stall, up to the retry limit.
+    /// Other failures were already retried by the SDK.
+    async fn send_body<T, E, Fut>(&self, retryable: bool, make: impl Fn(Progress) -> Fut) -> Result<T>
+    where
+        Fut: Future<Output = std::result::Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let retry = self.inner.config.retry;
+        let limit = Duration::from_millis(self.inner.config.timeouts.request_ms);
+        let attempts = if retryable { retry.max_attempts } else { 1 };
+        let mut attempt = 1;
+        loop {
+            let progress = Progress::new();
+            let sent = tokio::select! {
+                r = watch(make(progress.clone()), &progress, limit) => r,
+                _ = self.cancel.cancelled() => return Err(self.aborted()),
+            };
+            match sent {
+                Ok(r) => return r.map_err(|e| from_sdk(self.ctx(), e)),
+                Err(_) if attempt < attempts => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff(&retry, attempt)) => {}
+                        _ = self.cancel.cancelled() => return Err(self.aborted()),
+                    }
+                    attempt += 1;
+                }
+                Err(_) => return Err(self.stalled(limit, attempt)),
+            }
+        }
+    }
+
+    fn stalled(&self, limit: Duration, attempts: u32) -> Error {
+        Error::Unavailable {
+            operation: Operation::Upload,
+            key: self.key.clone(),
+            info: ServiceInfo {
+                detail: format!("the service made no progress for {} ms (attempts: {attempts})", limit.as_millis()),
+                ..Default::default()
+            },
+        }
     }
 
     /// One PutObject streaming from Node; not retryable (the bytes are gone).
@@ -236,10 +290,12 @@ impl Job {
         let failure: BodyFailure = Arc::default();
         let key = self.key.clone();
         let cancel = self.cancel.clone();
+        let progress = Progress::new();
         let body = ChannelBody::new(
             rx,
             declared,
             failure.clone(),
+            progress.clone(),
             {
                 let key = key.clone();
                 move |seen, too_long| length_mismatch(&key, declared, seen, too_long)
@@ -247,7 +303,21 @@ impl Job {
             move || cancel.is_cancelled().then(|| Error::Aborted { operation: Operation::Upload, key: key.clone() }),
         );
         let body = ByteStream::new(SdkBody::from_body_1_x(body));
-        let result = self.put_request().content_length(declared as i64).body(body).send().await;
+        let limit = Duration::from_millis(self.inner.config.timeouts.request_ms);
+        let send = self
+            .put_request()
+            .content_length(declared as i64)
+            .body(body)
+            .customize()
+            .config_override(self.inner.body_override())
+            .send();
+        let result = tokio::select! {
+            r = watch(send, &progress, limit) => r,
+            _ = self.cancel.cancelled() => return Err(self.aborted()),
+        };
+        let Ok(result) = result else {
+            return Err(self.stalled(limit, 1));
+        };
         // The body's own reason beats the transport error it caused.
         if let Some(err) = failure.lock().expect("body failure lock").take() {
             return Err(err);
@@ -373,18 +443,21 @@ impl Job {
 
     async fn upload_part(&self, upload_id: &str, number: i32, part: Part) -> Result<CompletedPart> {
         let out = self
-            .inner
-            .client
-            .upload_part()
-            .bucket(&self.inner.config.bucket)
-            .key(&self.key)
-            .upload_id(upload_id)
-            .part_number(number)
-            .content_length(part.len as i64)
-            .body(chunks_stream(part.chunks))
-            .send()
-            .await
-            .map_err(|e| from_sdk(self.ctx(), e))?;
+            .send_body(true, |progress| {
+                self.inner
+                    .client
+                    .upload_part()
+                    .bucket(&self.inner.config.bucket)
+                    .key(&self.key)
+                    .upload_id(upload_id)
+                    .part_number(number)
+                    .content_length(part.len as i64)
+                    .body(chunks_stream(part.chunks.clone(), progress))
+                    .customize()
+                    .config_override(self.inner.body_override())
+                    .send()
+            })
+            .await?;
         Ok(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag).build())
     }
 

@@ -1,8 +1,9 @@
 // Worker: starts a large transfer and reports progress, so the parent can
 // terminate it in the middle.
-// workerData: { s3, key, mode: 'upload' | 'download', multipart?, contentLength?, stallAfter?, flowing? }
+// workerData: { s3, key, mode: 'upload' | 'upload-buffer' | 'download', multipart?, contentLength?, stallAfter?, flowing?, size? }
 //   upload: a stream of `contentLength` bytes (1 GiB when absent); with `stallAfter`, the
 //           source stops producing after that many bytes (and posts { stalled }) but stays open.
+//   upload-buffer: one Buffer of `size` bytes; posts { started } once upload() was called.
 //   download: reads the object slowly (pauses 20 ms after each chunk), or as fast as it
 //             comes with `flowing`.
 import { parentPort, workerData } from 'node:worker_threads'
@@ -40,6 +41,13 @@ if (mode === 'upload') {
     () => parentPort.postMessage({ done: true }),
     (err) => parentPort.postMessage({ error: String(err) }),
   )
+} else if (mode === 'upload-buffer') {
+  const body = Buffer.alloc(workerData.size, 0x65)
+  backend.upload({ key, body, contentType: 'application/octet-stream' }).then(
+    () => parentPort.postMessage({ done: true }),
+    (err) => parentPort.postMessage({ error: String(err) }),
+  )
+  parentPort.postMessage({ started: true })
 } else {
   const stream = await backend.download(key)
   let received = 0

@@ -9,6 +9,13 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** The native side of an `AbortSignal`: JS calls `abort()` when it fires. */
+export declare class AbortHandle {
+  constructor()
+  get id(): number
+  abort(): void
+}
+
 export declare class NativeBackend {
   /** `options`: S3BackendOptions without `errorClasses`, as plain JSON. */
   constructor(options: any)
@@ -19,13 +26,13 @@ export declare class NativeBackend {
    * Uploads a Buffer without copying it; the caller must not change it
    * until the promise settles.
    */
-  putBuffer(key: string, body: Buffer, contentType: string, metadata?: Record<string, string> | undefined | null): Promise<UploadDone>
+  putBuffer(key: string, body: Buffer, contentType: string, metadata?: Record<string, string> | undefined | null, abort?: number | undefined | null): Promise<UploadDone>
   /** Validates, then starts a streaming upload fed by `NativeUpload.write`. */
-  startUpload(key: string, contentType: string, metadata?: Record<string, string> | undefined | null, contentLength?: number | undefined | null): Promise<NativeUpload>
-  openDownload(key: string): Promise<NativeDownload>
-  delete(key: string): Promise<void>
-  exists(key: string): Promise<boolean>
-  head(key: string): Promise<ObjectHead>
+  startUpload(key: string, contentType: string, metadata?: Record<string, string> | undefined | null, contentLength?: number | undefined | null, abort?: number | undefined | null): Promise<NativeUpload>
+  openDownload(key: string, abort?: number | undefined | null): Promise<NativeDownload>
+  delete(key: string, abort?: number | undefined | null): Promise<void>
+  exists(key: string, abort?: number | undefined | null): Promise<boolean>
+  head(key: string, abort?: number | undefined | null): Promise<ObjectHead>
   signUrl(key: string, method: string, expiresIn?: number | undefined | null, contentType?: string | undefined | null): Promise<SignedUrlResult>
 }
 
@@ -57,10 +64,19 @@ export interface BackendDescription {
   forcePathStyle: boolean
   credentials: string
   signedUrlExpiration: number
+  multipart: MultipartDescription
+  retry: RetryDescription
+  timeouts: TimeoutDescription
 }
 
 /** `<groupId>/<yyyy>/<mm>/<uuid>[.<ext>]`; `date_ms` is a JS timestamp. */
 export declare function generateStorageKey(groupId: string, filename: string | undefined | null, dateMs: number): string
+
+export interface MultipartDescription {
+  partSize: number
+  queueSize: number
+  threshold: number
+}
 
 export interface ObjectHead {
   size: number
@@ -70,9 +86,20 @@ export interface ObjectHead {
   metadata: Record<string, string>
 }
 
+export interface RetryDescription {
+  maxAttempts: number
+  baseDelayMs: number
+  maxDelayMs: number
+}
+
 export interface SignedUrlResult {
   url: string
   expiresAt: string
+}
+
+export interface TimeoutDescription {
+  connectMs: number
+  requestMs: number
 }
 
 export interface UploadDone {

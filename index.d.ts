@@ -146,6 +146,9 @@ export interface BackendDescription {
   forcePathStyle: boolean
   credentials: 'static' | 'default-chain' | string
   signedUrlExpiration: number
+  multipart: Required<MultipartOptions>
+  retry: Required<RetryOptions>
+  timeouts: Required<TimeoutOptions>
 }
 
 /** The Readable `download` resolves to, with the response's headers. */

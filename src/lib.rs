@@ -99,6 +99,29 @@ pub struct BackendDescription {
     pub force_path_style: bool,
     pub credentials: String,
     pub signed_url_expiration: u32,
+    pub multipart: MultipartDescription,
+    pub retry: RetryDescription,
+    pub timeouts: TimeoutDescription,
+}
+
+#[napi(object)]
+pub struct MultipartDescription {
+    pub part_size: f64,
+    pub queue_size: u32,
+    pub threshold: f64,
+}
+
+#[napi(object)]
+pub struct RetryDescription {
+    pub max_attempts: u32,
+    pub base_delay_ms: f64,
+    pub max_delay_ms: f64,
+}
+
+#[napi(object)]
+pub struct TimeoutDescription {
+    pub connect_ms: f64,
+    pub request_ms: f64,
 }
 
 #[napi]
@@ -146,6 +169,17 @@ impl NativeBackend {
             force_path_style: c.force_path_style,
             credentials: if c.credentials.is_some() { "static" } else { "default-chain" }.to_owned(),
             signed_url_expiration: c.signed_url_expiration,
+            multipart: MultipartDescription {
+                part_size: c.multipart.part_size as f64,
+                queue_size: c.multipart.queue_size as u32,
+                threshold: c.multipart.threshold as f64,
+            },
+            retry: RetryDescription {
+                max_attempts: c.retry.max_attempts,
+                base_delay_ms: c.retry.base_delay_ms as f64,
+                max_delay_ms: c.retry.max_delay_ms as f64,
+            },
+            timeouts: TimeoutDescription { connect_ms: c.timeouts.connect_ms as f64, request_ms: c.timeouts.request_ms as f64 },
         }
     }
 

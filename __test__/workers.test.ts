@@ -69,10 +69,10 @@ interface ChildReport {
  * package used on the child's main thread. In a child process, so that a crash shows as its
  * exit signal instead of taking this test file down with it.
  */
-function runChild(s3coords: object, jobs: ChildJob[]) {
+function runChild(s3coords: object, jobs: ChildJob[], rounds: number) {
   return new Promise<{ code: number | null; signal: NodeJS.Signals | null; report?: ChildReport; stderr: string }>((resolve) => {
     const script = new URL('./helpers/workers/terminate-in-child.mjs', import.meta.url);
-    const env = { ...process.env, S3: JSON.stringify(s3coords), JOBS: JSON.stringify(jobs) };
+    const env = { ...process.env, S3: JSON.stringify(s3coords), JOBS: JSON.stringify(jobs), ROUNDS: String(rounds) };
     // The kill only ends a hung child (which then fails on its signal); it is not a time limit on the work.
     const child = execFile(process.execPath, [fileURLToPath(script)], { env, timeout: 50_000 }, (_err, stdout, stderr) => {
       const line = stdout.trim().split('\n').pop();
@@ -155,6 +155,9 @@ describe('a worker terminated in the middle of a transfer', () => {
   });
   afterAll(() => server?.stop());
 
+  // Each scenario runs several times in its child: a crash after termination depends on timing.
+  const ROUNDS = 3;
+
   /** Files s3s-fs keeps for unfinished uploads: multipart state and streaming temp files. */
   const unfinished = () => [...listLeftovers(server.dataDir), ...readdirSync(server.dataDir).filter((f) => f.startsWith('.tmp.'))];
 
@@ -165,14 +168,20 @@ describe('a worker terminated in the middle of a transfer', () => {
   async function expectSurvived(jobs: ChildJob[]) {
     // Only this test's files count (a crashed child can leave an upload behind for good).
     const before = new Set(unfinished());
-    const { code, signal, report, stderr } = await runChild(coords, jobs);
+    const { code, signal, report, stderr } = await runChild(coords, jobs, ROUNDS);
     expect({ code, signal }, stderr).toEqual({ code: 0, signal: null });
+    const rounds = Array.from({ length: ROUNDS }, (_, r) => r);
     const uploads = jobs.filter((j) => j.workerData.mode !== 'download');
     expect(report).toEqual({
-      exitCodes: jobs.map(() => 1),
+      exitCodes: rounds.flatMap(() => jobs.map(() => 1)),
       finished: [],
       objects: Object.fromEntries(
-        uploads.map((j) => [j.workerData.key, j.workerData.mode === 'upload-buffer' ? expect.stringMatching(/^(absent|intact)$/) : 'absent']),
+        rounds.flatMap((r) =>
+          uploads.map((j) => [
+            `${j.workerData.key}-r${r}`,
+            j.workerData.mode === 'upload-buffer' ? expect.stringMatching(/^(absent|intact)$/) : 'absent',
+          ]),
+        ),
       ),
       roundTrip: true,
     });

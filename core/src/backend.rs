@@ -332,7 +332,10 @@ impl S3Backend {
         }
         // A GET URL has no body, so a content type has nothing to bind to.
         let content_type = content_type.filter(|_| method == SignMethod::Put);
-        let start = SystemTime::now();
+        // SigV4 dates have whole seconds: truncate, so that expiresAt is
+        // exactly when the URL stops working, not up to a second later.
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(now.as_secs());
         let presigning = PresigningConfig::builder()
             .start_time(start)
             .expires_in(Duration::from_secs(seconds as u64))

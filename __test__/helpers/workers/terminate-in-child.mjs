@@ -1,8 +1,9 @@
 // Child process for workers.test.ts: starts transfer.mjs workers, terminates each once it
-// posts a message matching its `until`, then uses the package on this thread. A crash shows
-// up as this process's exit signal, a hang as the parent's kill.
+// posts a message matching its `until`, then uses the package on this thread; ROUNDS times.
+// A crash shows up as this process's exit signal, a hang as the parent's kill.
 // Env: S3 = JSON { bucket, endpoint, accessKeyId, secretAccessKey };
-//      JOBS = JSON [{ workerData, until }]; `until` is "name" (truthy) or "name>=number".
+//      JOBS = JSON [{ workerData, until }]; `until` is "name" (truthy) or "name>=number";
+//      ROUNDS = how many times to run all jobs (default 1); upload keys get "-r<round>" appended.
 // Prints one JSON line: { exitCodes, finished, objects, roundTrip }; `objects` maps each
 // upload key to 'absent', 'intact' (only possible for upload-buffer) or 'corrupt'.
 import { Worker } from 'node:worker_threads'
@@ -10,58 +11,71 @@ import { S3StorageBackend } from '../../../lib/index.mjs'
 
 const s3 = JSON.parse(process.env.S3)
 const jobs = JSON.parse(process.env.JOBS)
+const rounds = Number(process.env.ROUNDS ?? 1)
 
 function matcher(until) {
   const [name, min] = until.split('>=')
   return min === undefined ? (m) => Boolean(m[name]) : (m) => m[name] >= Number(min)
 }
 
-/** Messages saying the transfer ended (it must not have). */
-const finished = []
-const workers = await Promise.all(
-  jobs.map(async ({ workerData, until }) => {
-    const worker = new Worker(new URL('./transfer.mjs', import.meta.url), { workerData: { s3, ...workerData } })
-    const matches = matcher(until)
-    await new Promise((resolve, reject) => {
-      worker.on('message', (m) => {
-        if ('done' in m || 'error' in m) finished.push(m)
-        if (matches(m)) resolve()
-      })
-      worker.on('error', reject)
-      worker.on('exit', (code) => reject(new Error(`worker exited (${code}) before ${until}`)))
-    })
-    return worker
-  }),
-)
-const exitCodes = await Promise.all(workers.map((w) => w.terminate()))
-
 const backend = new S3StorageBackend({
   bucket: s3.bucket,
   endpoint: s3.endpoint,
   credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
 })
-// Several rounds, so whatever the dead workers left running gets time to run meanwhile.
-const key = `${jobs[0].workerData.key}.after`
-const body = Buffer.alloc(3 * 1024 * 1024, 0x66)
-let roundTrip = true
-for (let i = 0; i < 5; i++) {
-  await backend.upload({ key, body, contentType: 'application/octet-stream' })
+
+async function readAll(stream) {
   const chunks = []
-  for await (const c of await backend.download(key)) chunks.push(c)
-  roundTrip &&= Buffer.concat(chunks).equals(body) && (await backend.exists(key))
-  await backend.delete(key)
-  await new Promise((r) => setTimeout(r, 50))
+  for await (const c of stream) chunks.push(c)
+  return Buffer.concat(chunks)
 }
+
+const exitCodes = []
+/** Messages saying a transfer ended (none must have). */
+const finished = []
+const uploads = []
+let roundTrip = true
+for (let round = 0; round < rounds; round++) {
+  const workers = await Promise.all(
+    jobs.map(async ({ workerData, until }) => {
+      const data = { ...workerData, s3 }
+      if (data.mode !== 'download') {
+        data.key = `${data.key}-r${round}`
+        uploads.push(data)
+      }
+      const worker = new Worker(new URL('./transfer.mjs', import.meta.url), { workerData: data })
+      const matches = matcher(until)
+      await new Promise((resolve, reject) => {
+        worker.on('message', (m) => {
+          if ('done' in m || 'error' in m) finished.push(m)
+          if (matches(m)) resolve()
+        })
+        worker.on('error', reject)
+        worker.on('exit', (code) => reject(new Error(`worker exited (${code}) before ${until}`)))
+      })
+      return worker
+    }),
+  )
+  exitCodes.push(...(await Promise.all(workers.map((w) => w.terminate()))))
+
+  // Use the package meanwhile, while whatever the dead workers left running runs too.
+  const key = `${jobs[0].workerData.key}.after-r${round}`
+  const body = Buffer.alloc(3 * 1024 * 1024, 0x66)
+  for (let i = 0; i < 4; i++) {
+    await backend.upload({ key, body, contentType: 'application/octet-stream' })
+    roundTrip &&= (await readAll(await backend.download(key))).equals(body) && (await backend.exists(key))
+    await backend.delete(key)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
 const objects = {}
-for (const { workerData } of jobs) {
-  if (workerData.mode === 'download') continue
+for (const { key, mode, size } of uploads) {
   let state = 'absent'
-  if (await backend.exists(workerData.key)) {
-    const chunks = []
-    for await (const c of await backend.download(workerData.key)) chunks.push(c)
-    const whole = workerData.mode === 'upload-buffer' && Buffer.concat(chunks).equals(Buffer.alloc(workerData.size, 0x65))
+  if (await backend.exists(key)) {
+    const whole = mode === 'upload-buffer' && (await readAll(await backend.download(key))).equals(Buffer.alloc(size, 0x65))
     state = whole ? 'intact' : 'corrupt'
   }
-  objects[workerData.key] = state
+  objects[key] = state
 }
 process.stdout.write(JSON.stringify({ exitCodes, finished, objects, roundTrip }) + '\n')

@@ -1,0 +1,72 @@
+// Workload definitions shared by bench/run.mjs (parent) and bench/worker.mjs (child).
+export const MiB = 1024 * 1024;
+
+export const PEERS = ['ours', 'aws', 'opendal', 'minio', 'curl'];
+
+/** Sizes and counts: the full run, and --smoke (tiny, for CI). */
+export const SIZES = {
+  full: { presignN: 20000, opsC32: 2000, opsC1: 300, obj1mN: 128, big: 256 * MiB, huge: 1024 * MiB, coldReps: 3 },
+  smoke: { presignN: 2000, opsC32: 200, opsC1: 200, obj1mN: 16, big: 1 * MiB, huge: 16 * MiB, coldReps: 1 },
+};
+
+const sz = (n) => (n >= 1024 * MiB ? `${n / (1024 * MiB)} GiB` : n >= MiB ? `${n / MiB} MiB` : `${n / 1024} KiB`);
+
+/**
+ * metrics: what each child reports. better: which way is good.
+ * large: show RSS growth / event-loop lag / per-GiB CPU.
+ */
+export function workloads(S) {
+  return {
+    presign: {
+      title: `Presign GET URLs (${S.presignN} URLs, 32 in flight)`,
+      peers: ['ours', 'aws', 'opendal', 'minio'],
+      metrics: [{ name: 'presign', unit: 'URLs/s', better: 'higher' }],
+    },
+    'ops-c32': {
+      title: `1 KiB objects, concurrency 32 (${S.opsC32} ops per phase)`,
+      metrics: ['put', 'head', 'get', 'delete'].map((name) => ({ name, unit: 'ops/s', better: 'higher' })),
+    },
+    'ops-c1': {
+      title: `1 KiB objects, concurrency 1 (${S.opsC1} ops per phase)`,
+      metrics: ['put', 'head', 'get', 'delete'].map((name) => ({ name, unit: 'ops/s', better: 'higher' })),
+    },
+    'obj1m-c8': {
+      title: `1 MiB objects, concurrency 8 (${S.obj1mN} objects)`,
+      metrics: ['put', 'get'].map((name) => ({ name, unit: 'MB/s', better: 'higher' })),
+    },
+    'upload-buffer': {
+      title: `${sz(S.big)} upload from a Buffer (curl: -T file)`,
+      size: S.big,
+      large: true,
+      metrics: [{ name: 'upload', unit: 'MB/s', better: 'higher' }],
+    },
+    download: {
+      title: `${sz(S.big)} download, stream consumed and discarded (curl: -o /dev/null)`,
+      size: S.big,
+      large: true,
+      metrics: [{ name: 'download', unit: 'MB/s', better: 'higher' }],
+    },
+    'upload-stream': {
+      title: `${sz(S.big)} upload from a stream of unknown length (curl: chunked -T - from a pipe)`,
+      size: S.big,
+      large: true,
+      metrics: [{ name: 'upload', unit: 'MB/s', better: 'higher' }],
+    },
+    'stream-up-huge': {
+      title: `${sz(S.huge)} stream of unknown length up`,
+      size: S.huge,
+      large: true,
+      metrics: [{ name: 'upload', unit: 'MB/s', better: 'higher' }],
+    },
+    'stream-down-huge': {
+      title: `${sz(S.huge)} stream down`,
+      size: S.huge,
+      large: true,
+      metrics: [{ name: 'download', unit: 'MB/s', better: 'higher' }],
+    },
+    'cold-start': {
+      title: 'Cold start: fresh process, import + construct + first HEAD',
+      metrics: [{ name: 'cold', unit: 'ms', better: 'lower' }],
+    },
+  };
+}

@@ -53,11 +53,11 @@ export interface S3Credentials {
 }
 
 export interface MultipartOptions {
-  /** Bytes per part, 5 MiB to 5 GiB. Default 8 MiB. */
+  /** Bytes per part, 5 MiB to 5 GiB. Default 5 MiB. */
   partSize?: number
-  /** Parts uploaded at once, 1 to 64. Default 4. Memory stays under partSize × (queueSize + 1). */
+  /** Parts uploaded at once, 1 to 64. Default 3. Part buffers stay under partSize × (queueSize + 1). */
   queueSize?: number
-  /** Bodies of known length up to this many bytes go in one PutObject. Default 64 MiB. */
+  /** Bodies of known length up to this many bytes go in one PutObject. Default 256 MiB (a Buffer above it goes as concurrent parts). */
   threshold?: number
 }
 

@@ -56,7 +56,7 @@ pub struct MultipartConfig {
 
 impl Default for MultipartConfig {
     fn default() -> Self {
-        MultipartConfig { part_size: 5 * MIB, queue_size: 3, threshold: 64 * MIB }
+        MultipartConfig { part_size: 5 * MIB, queue_size: 3, threshold: 256 * MIB }
     }
 }
 

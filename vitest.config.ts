@@ -13,6 +13,8 @@ export default defineConfig({
     // project inherits what it provides (inject('s3')). Do not repeat it in the projects:
     // each project would then start its own server.
     globalSetup: ['__test__/helpers/global-setup.ts'],
+    // The JSON report lets .ci/run print one plain "N passed, N failed" line.
+    reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
     projects: [
       {
         test: {

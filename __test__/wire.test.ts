@@ -8,6 +8,7 @@ import type { S3BackendOptions } from '../index';
 import { S3StorageBackend, StorageError } from '../lib/index.mjs';
 import { startS3Server, type S3Server } from '../scripts/s3-server.mjs';
 import { startRecordingProxy, type RecordedRequest, type RecordingProxy } from './helpers/recording-proxy';
+import { startStallingProxy } from './helpers/stalling-proxy.mjs';
 import { testServer, uniqueKey } from './helpers/s3';
 
 const s3 = testServer();
@@ -300,8 +301,8 @@ describe('signed URLs with plain fetch', () => {
     }
   });
 
-  // Fails today: see core/src/backend.rs sign_url (expiresAt keeps the milliseconds of the
-  // signing time, X-Amz-Date drops them), so the URL stops working up to 999 ms before expiresAt.
+  // X-Amz-Date has whole seconds: an expiresAt with the signing time's milliseconds would
+  // promise up to 999 ms that the URL does not have.
   it('reports an expiresAt no later than the moment the URL stops working', async () => {
     for (let i = 0; i < 3; i++) {
       const signed = await backend.getSignedUrl('any/key.txt', { expiresIn: 60 });
@@ -397,4 +398,43 @@ describe('a source that pauses longer than the SDK stalled-stream grace period',
     expect(sha256(await readAll(await backend.download(sizedKey)))).toBe(sha256(sized));
     expect(sha256(await readAll(await backend.download(unsizedKey)))).toBe(sha256(unsized));
   });
+});
+
+describe('a connection that stops accepting the request body', () => {
+  // The proxy stops reading each request after 1 MiB, as a stalled service or network would.
+  // The backend's no-progress watchdog (timeouts.requestMs) must turn that into an error.
+  it.each([
+    // 12 MiB with contentLength, under the default 64 MiB threshold: one streaming PutObject.
+    { kind: 'a stream with contentLength (one streaming PutObject)', sized: true, multipart: undefined },
+    { kind: 'a stream without length (multipart)', sized: false, multipart: { partSize: 5 * MiB } },
+    { kind: 'a Buffer', sized: false, multipart: undefined },
+  ])(
+    'fails an upload of $kind with reason unavailable',
+    async ({ kind, sized, multipart }) => {
+      const proxy = await startStallingProxy({ host: '127.0.0.1', port: s3.port }, MiB, 'request');
+      try {
+        const backend = new S3StorageBackend({
+          bucket: s3.bucket,
+          endpoint: proxy.endpoint,
+          credentials,
+          timeouts: { requestMs: 1000 },
+          retry: { maxAttempts: 1 },
+          multipart,
+        });
+        const data = payload(12 * MiB);
+        const key = uniqueKey('held');
+        const body = kind === 'a Buffer' ? data : chunked(data, 256 * 1024);
+        const err = await backend
+          .upload({ key, body, contentType: 'application/octet-stream', contentLength: sized ? data.length : undefined })
+          .catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(StorageError);
+        expect((err as StorageError).details).toMatchObject({ reason: 'unavailable', operation: 'upload', key });
+      } finally {
+        await proxy.close();
+      }
+    },
+    // A hang guard only (the failure is expected after about 1 s); the default would spend
+    // a minute on a hung upload.
+    10_000,
+  );
 });

@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as esm from '../lib/index.mjs';
 import { startS3Server, type S3Server } from '../scripts/s3-server.mjs';
 import { listLeftovers, testServer, uniqueKey, type S3TestConfig } from './helpers/s3';
-import { startStallingProxy } from './helpers/stalling-proxy';
 
 const s3 = testServer();
 const MiB = 1024 * 1024;
@@ -56,12 +55,15 @@ interface ChildJob {
   workerData: Record<string, unknown>;
   /** When to terminate the worker: a message field that is truthy ("stalled") or "field>=number". */
   until: string;
+  /** Talk through a relay that holds the connection after `limit` bytes (see stalling-proxy.mjs). */
+  stall?: { limit: number; direction?: 'response' | 'request' };
 }
 interface ChildReport {
   exitCodes: number[];
   finished: unknown[];
   objects: Record<string, 'absent' | 'intact' | 'corrupt'>;
   roundTrip: boolean;
+  connectionsLeft: number;
 }
 
 /**
@@ -165,18 +167,18 @@ describe('a worker terminated in the middle of a transfer', () => {
    * The child neither crashed nor hung, its workers were cut mid-transfer, and no partial
    * object was stored (a Buffer upload may complete after its worker died, but only whole).
    */
-  async function expectSurvived(jobs: ChildJob[]) {
+  async function expectSurvived(jobs: ChildJob[], rounds = ROUNDS, { bodyHeldByNetwork = false } = {}) {
     // Only this test's files count (a crashed child can leave an upload behind for good).
     const before = new Set(unfinished());
-    const { code, signal, report, stderr } = await runChild(coords, jobs, ROUNDS);
+    const { code, signal, report, stderr } = await runChild(coords, jobs, rounds);
     expect({ code, signal }, stderr).toEqual({ code: 0, signal: null });
-    const rounds = Array.from({ length: ROUNDS }, (_, r) => r);
+    const roundNumbers = Array.from({ length: rounds }, (_, r) => r);
     const uploads = jobs.filter((j) => j.workerData.mode !== 'download');
     expect(report).toEqual({
-      exitCodes: rounds.flatMap(() => jobs.map(() => 1)),
+      exitCodes: roundNumbers.flatMap(() => jobs.map(() => 1)),
       finished: [],
       objects: Object.fromEntries(
-        rounds.flatMap((r) =>
+        roundNumbers.flatMap((r) =>
           uploads.map((j) => [
             `${j.workerData.key}-r${r}`,
             j.workerData.mode === 'upload-buffer' ? expect.stringMatching(/^(absent|intact)$/) : 'absent',
@@ -184,6 +186,10 @@ describe('a worker terminated in the middle of a transfer', () => {
         ),
       ),
       roundTrip: true,
+      // Known limitation: a request whose body the peer stopped reading keeps its socket
+      // until TCP gives up, since hyper only notices the cancelled body once the socket
+      // takes more bytes (see README, "Known limitations").
+      connectionsLeft: bodyHeldByNetwork ? expect.any(Number) : 0,
     });
     // Nothing is left on the server: multipart uploads aborted, streaming PutObjects cut.
     await expect.poll(() => unfinished().filter((f) => !before.has(f)), { timeout: 10_000 }).toEqual([]);
@@ -233,41 +239,33 @@ describe('a worker terminated in the middle of a transfer', () => {
     await backend.delete(key);
   });
 
-  it('download being read: no crash, and the main thread can still read the object', async () => {
+  it('download being read slowly', async () => {
     const key = uniqueKey('terminated-download');
     const backend = backendFor(server);
     const body = Buffer.alloc(24 * MiB, 0x62);
     await backend.upload({ key, body, contentType: 'application/octet-stream' });
-
-    const w = startWorker('transfer.mjs', { s3: coords, key, mode: 'download' });
-    await w.next((m) => typeof m.received === 'number' && m.received >= 2 * MiB);
-    expect(await w.worker.terminate()).toBe(1);
-    expect(w.messages.some((m) => 'done' in m || 'error' in m)).toBe(false);
-
-    await mainThreadRoundTrip(server);
+    await expectSurvived([{ workerData: { key, mode: 'download' }, until: `received>=${2 * MiB}` }]);
     expect((await readAll(await backend.download(key))).equals(body)).toBe(true);
     await backend.delete(key);
   });
 
-  it('download with a read pending on a stalled connection: no crash, and its connection is released', async () => {
+  it('download with a read pending on a stalled connection: the connection is released', async () => {
     const key = uniqueKey('terminated-stalled-download');
     const backend = backendFor(server);
     await backend.upload({ key, body: Buffer.alloc(8 * MiB, 0x64), contentType: 'application/octet-stream' });
-    // The server's answer stops after 2 MiB: the worker's next read waits for bytes.
-    const proxy = await startStallingProxy({ host: '127.0.0.1', port: server.port }, 2 * MiB);
-    try {
-      const w = startWorker('transfer.mjs', { s3: { ...coords, endpoint: proxy.endpoint }, key, mode: 'download', flowing: true });
-      await w.next((m) => typeof m.received === 'number');
-      await expect.poll(() => proxy.stalled(), { timeout: 10_000 }).toBe(1);
-      expect(await w.worker.terminate()).toBe(1);
-      expect(w.messages.some((m) => 'done' in m || 'error' in m)).toBe(false);
+    // The server's answer stops after 2 MiB: the worker's next read waits for bytes that never come.
+    await expectSurvived([{ workerData: { key, mode: 'download', flowing: true }, until: 'received', stall: { limit: 2 * MiB } }], 1);
+    await backend.delete(key);
+  });
 
-      // The dead worker's download does not keep its connection open, although the
-      // server never finishes its answer.
-      await expect.poll(() => proxy.openConnections(), { timeout: 10_000 }).toBe(0);
-      await mainThreadRoundTrip(server);
-    } finally {
-      await proxy.close();
-    }
+  it('upload whose request body is held by the network (writes pending)', async () => {
+    // The relay stops reading the request after 1 MiB: the worker's writes wait for room.
+    await expectSurvived([
+      {
+        workerData: { key: uniqueKey('terminated-held-put'), mode: 'upload', contentLength: 32 * MiB },
+        until: 'sent',
+        stall: { limit: MiB, direction: 'request' },
+      },
+    ], 1, { bodyHeldByNetwork: true });
   });
 });

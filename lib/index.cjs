@@ -4,11 +4,19 @@
 // else happens in Rust (binding.cjs loads it).
 
 const { Readable } = require('node:stream')
+const { isMainThread } = require('node:worker_threads')
 const { inspect } = require('node:util')
 const native = require('../binding.cjs')
 const errors = require('./errors.cjs')
 
 const { OWN_CLASSES, ConfigurationError, buildError, toStorageError, invalidArgument, abortedError, isTyped, parseNative } = errors
+
+/**
+ * Upload bytes are shared with Rust without a copy on the main thread. In a
+ * worker they are copied: terminating a worker frees its memory while a
+ * transfer may still be reading it.
+ */
+const COPY_BODIES = !isMainThread
 
 /** Bytes asked of the native reader per `_read`: few, large chunks for JS. */
 const DOWNLOAD_READ_BYTES = 1024 * 1024
@@ -202,7 +210,7 @@ class S3StorageBackend {
       if (contentLength !== undefined && contentLength !== body.byteLength) {
         throw this.#invalid('upload', key, 'contentLength', `is ${contentLength} but the body has ${body.byteLength} bytes`)
       }
-      const out = await this.#run('upload', key, opts, (abort) => this.#native.putBuffer(key, bufferView(body), contentType, meta, abort))
+      const out = await this.#run('upload', key, opts, (abort) => this.#native.putBuffer(key, bufferView(body), contentType, meta, abort, COPY_BODIES))
       return { key, etag: out.etag ?? undefined }
     }
     if (!isReadableLike(body)) throw this.#invalid('upload', key, 'body', 'must be a Buffer, Uint8Array or Readable stream')
@@ -227,7 +235,7 @@ class S3StorageBackend {
         }
         if (buf.length === 0) continue
         sourceFailed = false
-        await upload.write(buf)
+        await upload.write(buf, COPY_BODIES)
         sourceFailed = true
       }
       sourceFailed = false

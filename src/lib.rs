@@ -183,87 +183,127 @@ impl NativeBackend {
         }
     }
 
-    /// Uploads a Buffer without copying it; the caller must not change it
-    /// until the promise settles.
-    #[napi]
-    pub async fn put_buffer(
+    /// Uploads a Buffer. With `copy` false the bytes are not copied (the
+    /// caller must not change them until the promise settles); workers pass
+    /// true, because a terminated worker frees its memory under a transfer.
+    #[napi(ts_return_type = "Promise<UploadDone>")]
+    pub fn put_buffer<'env>(
         &self,
+        env: &'env Env,
         key: String,
         body: Buffer,
         content_type: String,
         metadata: Option<HashMap<String, String>>,
         abort: Option<u32>,
-    ) -> Result<UploadDone> {
+        copy: Option<bool>,
+    ) -> Result<PromiseRaw<'env, UploadDone>> {
+        let backend = self.backend.clone();
         let cancel = abort_token(abort);
-        let options = self.backend.put_options(&key, &content_type, metadata).map_err(storage_error)?;
-        let out = self.backend.put_bytes(key, options, Bytes::from_owner(body), &cancel).await.map_err(storage_error)?;
-        Ok(UploadDone { etag: out.etag })
+        let data = owned_bytes(body, copy.unwrap_or(false));
+        env.spawn_future(async move {
+            let options = backend.put_options(&key, &content_type, metadata).map_err(storage_error)?;
+            let out = backend.put_bytes(key, options, data, &cancel).await.map_err(storage_error)?;
+            Ok(UploadDone { etag: out.etag })
+        })
     }
 
     /// Validates, then starts a streaming upload fed by `NativeUpload.write`.
-    #[napi]
-    pub async fn start_upload(
+    #[napi(ts_return_type = "Promise<NativeUpload>")]
+    pub fn start_upload<'env>(
         &self,
+        env: &'env Env,
         key: String,
         content_type: String,
         metadata: Option<HashMap<String, String>>,
         content_length: Option<f64>,
         abort: Option<u32>,
-    ) -> Result<NativeUpload> {
+    ) -> Result<PromiseRaw<'env, NativeUpload>> {
+        let backend = self.backend.clone();
         let cancel = abort_token(abort);
-        let options = self.backend.put_options(&key, &content_type, metadata).map_err(storage_error)?;
-        let declared = declared_length(&key, content_length).map_err(storage_error)?;
-        let sink = self.backend.start_upload(key, options, declared, &cancel);
-        Ok(NativeUpload { sink: Arc::new(sink) })
-    }
-
-    #[napi]
-    pub async fn open_download(&self, key: String, abort: Option<u32>) -> Result<NativeDownload> {
-        let download = self.backend.download(&key, &abort_token(abort)).await.map_err(storage_error)?;
-        Ok(NativeDownload {
-            content_length: download.content_length.map(|n| n as f64),
-            content_type: download.content_type.clone(),
-            etag: download.etag.clone(),
-            closer: download.closer(),
-            download: tokio::sync::Mutex::new(download),
+        env.spawn_future(async move {
+            let options = backend.put_options(&key, &content_type, metadata).map_err(storage_error)?;
+            let declared = declared_length(&key, content_length).map_err(storage_error)?;
+            let sink = backend.start_upload(key, options, declared, &cancel);
+            Ok(NativeUpload { sink: Arc::new(sink) })
         })
     }
 
-    #[napi]
-    pub async fn delete(&self, key: String, abort: Option<u32>) -> Result<()> {
-        self.backend.delete(&key, &abort_token(abort)).await.map_err(storage_error)
-    }
-
-    #[napi]
-    pub async fn exists(&self, key: String, abort: Option<u32>) -> Result<bool> {
-        self.backend.exists(&key, &abort_token(abort)).await.map_err(storage_error)
-    }
-
-    #[napi]
-    pub async fn head(&self, key: String, abort: Option<u32>) -> Result<ObjectHead> {
-        let info = self.backend.head(&key, &abort_token(abort)).await.map_err(storage_error)?;
-        Ok(ObjectHead {
-            size: info.size as f64,
-            etag: info.etag,
-            content_type: info.content_type,
-            last_modified: info.last_modified,
-            metadata: info.metadata,
+    #[napi(ts_return_type = "Promise<NativeDownload>")]
+    pub fn open_download<'env>(&self, env: &'env Env, key: String, abort: Option<u32>) -> Result<PromiseRaw<'env, NativeDownload>> {
+        let backend = self.backend.clone();
+        let cancel = abort_token(abort);
+        env.spawn_future(async move {
+            let download = backend.download(&key, &cancel).await.map_err(storage_error)?;
+            Ok(NativeDownload {
+                content_length: download.content_length.map(|n| n as f64),
+                content_type: download.content_type.clone(),
+                etag: download.etag.clone(),
+                closer: download.closer(),
+                download: Arc::new(tokio::sync::Mutex::new(download)),
+            })
         })
     }
 
-    #[napi]
-    pub async fn sign_url(
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn delete<'env>(&self, env: &'env Env, key: String, abort: Option<u32>) -> Result<PromiseRaw<'env, ()>> {
+        let backend = self.backend.clone();
+        let cancel = abort_token(abort);
+        env.spawn_future(async move { backend.delete(&key, &cancel).await.map_err(storage_error) })
+    }
+
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn exists<'env>(&self, env: &'env Env, key: String, abort: Option<u32>) -> Result<PromiseRaw<'env, bool>> {
+        let backend = self.backend.clone();
+        let cancel = abort_token(abort);
+        env.spawn_future(async move { backend.exists(&key, &cancel).await.map_err(storage_error) })
+    }
+
+    #[napi(ts_return_type = "Promise<ObjectHead>")]
+    pub fn head<'env>(&self, env: &'env Env, key: String, abort: Option<u32>) -> Result<PromiseRaw<'env, ObjectHead>> {
+        let backend = self.backend.clone();
+        let cancel = abort_token(abort);
+        env.spawn_future(async move {
+            let info = backend.head(&key, &cancel).await.map_err(storage_error)?;
+            Ok(ObjectHead {
+                size: info.size as f64,
+                etag: info.etag,
+                content_type: info.content_type,
+                last_modified: info.last_modified,
+                metadata: info.metadata,
+            })
+        })
+    }
+
+    #[napi(ts_return_type = "Promise<SignedUrlResult>")]
+    pub fn sign_url<'env>(
         &self,
+        env: &'env Env,
         key: String,
         method: String,
         expires_in: Option<f64>,
         content_type: Option<String>,
-    ) -> Result<SignedUrlResult> {
-        let method = SignMethod::parse(&key, &method).map_err(storage_error)?;
-        let signed = self.backend.sign_url(&key, method, expires_in, content_type).await.map_err(storage_error)?;
-        Ok(SignedUrlResult { url: signed.url, expires_at: signed.expires_at })
+    ) -> Result<PromiseRaw<'env, SignedUrlResult>> {
+        let backend = self.backend.clone();
+        env.spawn_future(async move {
+            let method = SignMethod::parse(&key, &method).map_err(storage_error)?;
+            let signed = backend.sign_url(&key, method, expires_in, content_type).await.map_err(storage_error)?;
+            Ok(SignedUrlResult { url: signed.url, expires_at: signed.expires_at })
+        })
     }
 }
+
+/// A Buffer as `Bytes`: zero-copy, or copied into Rust memory.
+fn owned_bytes(buffer: Buffer, copy: bool) -> Bytes {
+    if copy {
+        Bytes::copy_from_slice(&buffer)
+    } else {
+        Bytes::from_owner(buffer)
+    }
+}
+
+// Every async method below is a sync method that moves owned state (Arcs)
+// into the future: an `async fn(&self)` would borrow the JS object, which a
+// terminated worker frees while the future still runs.
 
 /// The writing end of a streaming upload.
 #[napi]
@@ -273,23 +313,32 @@ pub struct NativeUpload {
 
 #[napi]
 impl NativeUpload {
-    /// Resolves when the engine accepted the chunk (backpressure).
-    #[napi]
-    pub async fn write(&self, chunk: Buffer) -> Result<()> {
-        self.sink.write(Bytes::from_owner(chunk)).await.map_err(storage_error)
+    /// Resolves when the engine accepted the chunk (backpressure). `copy`:
+    /// see `NativeBackend.putBuffer`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn write<'env>(&self, env: &'env Env, chunk: Buffer, copy: Option<bool>) -> Result<PromiseRaw<'env, ()>> {
+        let sink = self.sink.clone();
+        let data = owned_bytes(chunk, copy.unwrap_or(false));
+        env.spawn_future(async move { sink.write(data).await.map_err(storage_error) })
     }
 
-    #[napi]
-    pub async fn finish(&self) -> Result<UploadDone> {
-        let out = self.sink.finish().await.map_err(storage_error)?;
-        Ok(UploadDone { etag: out.etag })
+    #[napi(ts_return_type = "Promise<UploadDone>")]
+    pub fn finish<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, UploadDone>> {
+        let sink = self.sink.clone();
+        env.spawn_future(async move {
+            let out = sink.finish().await.map_err(storage_error)?;
+            Ok(UploadDone { etag: out.etag })
+        })
     }
 
     /// Resolves once nothing of the upload is left on the server.
-    #[napi]
-    pub async fn abort(&self) -> Result<()> {
-        self.sink.abort().await;
-        Ok(())
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn abort<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+        let sink = self.sink.clone();
+        env.spawn_future(async move {
+            sink.abort().await;
+            Ok(())
+        })
     }
 }
 
@@ -324,7 +373,7 @@ impl ToNapiValue for CopiedChunk {
 /// The reading end of a download.
 #[napi]
 pub struct NativeDownload {
-    download: tokio::sync::Mutex<Download>,
+    download: Arc<tokio::sync::Mutex<Download>>,
     closer: DownloadCloser,
     content_length: Option<f64>,
     content_type: Option<String>,
@@ -335,10 +384,13 @@ pub struct NativeDownload {
 impl NativeDownload {
     /// Up to about `max_bytes`; `null` at the end.
     #[napi(ts_return_type = "Promise<Buffer | null>")]
-    pub async fn read(&self, max_bytes: u32) -> Result<Option<CopiedChunk>> {
-        let mut download = self.download.lock().await;
-        let chunk = download.read(max_bytes as usize).await.map_err(storage_error)?;
-        Ok(chunk.map(CopiedChunk))
+    pub fn read<'env>(&self, env: &'env Env, max_bytes: u32) -> Result<PromiseRaw<'env, Option<CopiedChunk>>> {
+        let download = self.download.clone();
+        env.spawn_future(async move {
+            let mut download = download.lock().await;
+            let chunk = download.read(max_bytes as usize).await.map_err(storage_error)?;
+            Ok(chunk.map(CopiedChunk))
+        })
     }
 
     /// Releases the connection now, even if a read is in flight.

@@ -10,6 +10,7 @@ use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 use crate::progress::Progress;
@@ -25,6 +26,9 @@ struct ChunksBody {
     chunks: VecDeque<Bytes>,
     remaining: u64,
     progress: Progress,
+    /// Once cancelled the body fails, so a request the engine gave up on
+    /// (abort, stall) cannot still complete in hyper's connection task.
+    cancel: CancellationToken,
 }
 
 impl Body for ChunksBody {
@@ -32,6 +36,10 @@ impl Body for ChunksBody {
     type Error = BoxError;
 
     fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.cancel.is_cancelled() {
+            self.chunks.clear();
+            return Poll::Ready(Some(Err("upload cancelled".into())));
+        }
         self.progress.tick();
         let Some(chunk) = self.chunks.front_mut() else {
             return Poll::Ready(None);
@@ -53,7 +61,7 @@ impl Body for ChunksBody {
 /// A retryable body over in-memory chunks: a retry replays the same `Bytes`.
 /// It is a streaming body, so it is sent as UNSIGNED-PAYLOAD (the signature
 /// covers the headers; the body is not hashed twice, by client and server).
-pub(crate) fn chunks_stream(chunks: Vec<Bytes>, progress: Progress) -> ByteStream {
+pub(crate) fn chunks_stream(chunks: Vec<Bytes>, progress: Progress, cancel: CancellationToken) -> ByteStream {
     let len: u64 = chunks.iter().map(|c| c.len() as u64).sum();
     let chunks = Arc::new(chunks);
     ByteStream::new(SdkBody::retryable(move || {
@@ -61,6 +69,7 @@ pub(crate) fn chunks_stream(chunks: Vec<Bytes>, progress: Progress) -> ByteStrea
             chunks: chunks.iter().filter(|c| !c.is_empty()).cloned().collect(),
             remaining: len,
             progress: progress.clone(),
+            cancel: cancel.clone(),
         })
     }))
 }
@@ -131,6 +140,11 @@ impl Body for ChannelBody {
     type Error = BoxError;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if !self.source_done {
+            if let Some(err) = (self.aborted)() {
+                return self.fail(err);
+            }
+        }
         loop {
             if let Some(rest) = self.pending.as_mut() {
                 let frame = if rest.len() > MAX_FRAME { rest.split_to(MAX_FRAME) } else { self.pending.take().expect("pending") };

@@ -20,6 +20,10 @@ pub fn validate_key(operation: Operation, key: &str) -> Result<()> {
         format!("is {} UTF-8 bytes; S3 allows at most {MAX_KEY_BYTES}", key.len())
     } else if key.chars().any(char::is_control) {
         "must not contain control characters".to_owned()
+    } else if key.split('/').any(|segment| segment == "." || segment == "..") {
+        // URL parsers (fetch, browsers) remove such segments, so a signed
+        // URL for the key would name another object and fail its signature.
+        "must not contain \".\" or \"..\" path segments".to_owned()
     } else {
         return Ok(());
     };
@@ -84,6 +88,9 @@ mod tests {
         assert!(validate_key(Operation::Upload, "").is_err());
         assert!(validate_key(Operation::Upload, "a\nb").is_err());
         assert!(validate_key(Operation::Upload, "dir/with space (1)+#?.txt").is_ok());
+        assert!(validate_key(Operation::Upload, "a/../b").is_err());
+        assert!(validate_key(Operation::Upload, "./a").is_err());
+        assert!(validate_key(Operation::Upload, "a/..b/.c/d.").is_ok());
     }
 
     #[test]

@@ -52,15 +52,18 @@ pub struct UploadSink {
     cancel: CancellationToken,
     task: Mutex<Option<JoinHandle<Result<UploadOutcome>>>>,
     outcome: OnceCell<Result<UploadOutcome>>,
+    /// The streaming PutObject's watchdog: a queued chunk is the service's turn.
+    progress: Progress,
 }
 
 impl UploadSink {
     pub(crate) fn start(inner: Arc<Inner>, key: String, options: PutOptions, declared: Option<u64>, parent: &CancellationToken) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let cancel = parent.child_token();
+        let progress = Progress::new();
         let job = Job { inner, key: key.clone(), options, cancel: cancel.clone() };
-        let task = tokio::spawn(job.run_stream(rx, declared));
-        UploadSink { key, tx: Mutex::new(Some(tx)), cancel, task: Mutex::new(Some(task)), outcome: OnceCell::new() }
+        let task = tokio::spawn(job.run_stream(rx, declared, progress.clone()));
+        UploadSink { key, tx: Mutex::new(Some(tx)), cancel, task: Mutex::new(Some(task)), outcome: OnceCell::new(), progress }
     }
 
     /// Queues a chunk. Fails with the upload's error if it already failed
@@ -72,13 +75,22 @@ impl UploadSink {
         };
         tokio::select! {
             sent = tx.send(chunk) => match sent {
-                Ok(()) => Ok(()),
+                Ok(()) => {
+                    // Data is queued: from now on a silent service is stalled,
+                    // even if it never asks the body for more.
+                    self.progress.pause(false);
+                    Ok(())
+                }
                 // The engine stopped reading: report why.
                 Err(_) => Err(self.settle().await.err().unwrap_or_else(|| {
                     Error::invalid(Operation::Upload, &self.key, "body", "the upload ended before all data was written")
                 })),
             },
-            _ = self.cancel.cancelled() => Err(Error::Aborted { operation: Operation::Upload, key: self.key.clone() }),
+            // Aborted, or the engine gave up (e.g. a stall): report why.
+            _ = self.cancel.cancelled() => Err(self.settle().await.err().unwrap_or(Error::Aborted {
+                operation: Operation::Upload,
+                key: self.key.clone(),
+            })),
         }
     }
 
@@ -197,10 +209,10 @@ impl Job {
         self.multipart(first, source).await
     }
 
-    async fn run_stream(self, rx: mpsc::Receiver<Bytes>, declared: Option<u64>) -> Result<UploadOutcome> {
+    async fn run_stream(self, rx: mpsc::Receiver<Bytes>, declared: Option<u64>, progress: Progress) -> Result<UploadOutcome> {
         let mp = self.inner.config.multipart;
         match declared {
-            Some(len) if len > 0 && len <= mp.threshold => self.put_streaming(rx, len).await,
+            Some(len) if len > 0 && len <= mp.threshold => self.put_streaming(rx, len, progress).await,
             _ => {
                 let mut source = PartSource::Channel { rx, carry: None, part_size: mp.part_size, declared, seen: 0, ended: false, parts: 0 };
                 let first = source.next_part(&self).await?;
@@ -230,7 +242,7 @@ impl Job {
         let len: u64 = chunks.iter().map(|c| c.len() as u64).sum();
         let out = self
             .send_body(true, |progress| {
-                let body = if chunks.is_empty() { ByteStream::new(SdkBody::empty()) } else { chunks_stream(chunks.clone(), progress) };
+                let body = if chunks.is_empty() { ByteStream::new(SdkBody::empty()) } else { chunks_stream(chunks.clone(), progress, self.cancel.clone()) };
                 self.put_request()
                     .content_length(len as i64)
                     .body(body)
@@ -286,11 +298,10 @@ impl Job {
     }
 
     /// One PutObject streaming from Node; not retryable (the bytes are gone).
-    async fn put_streaming(&self, rx: mpsc::Receiver<Bytes>, declared: u64) -> Result<UploadOutcome> {
+    async fn put_streaming(&self, rx: mpsc::Receiver<Bytes>, declared: u64, progress: Progress) -> Result<UploadOutcome> {
         let failure: BodyFailure = Arc::default();
         let key = self.key.clone();
         let cancel = self.cancel.clone();
-        let progress = Progress::new();
         let body = ChannelBody::new(
             rx,
             declared,
@@ -316,6 +327,8 @@ impl Job {
             _ = self.cancel.cancelled() => return Err(self.aborted()),
         };
         let Ok(result) = result else {
+            // Close the channel so a Node write waiting for room fails now.
+            self.cancel.cancel();
             return Err(self.stalled(limit, 1));
         };
         // The body's own reason beats the transport error it caused.
@@ -452,7 +465,7 @@ impl Job {
                     .upload_id(upload_id)
                     .part_number(number)
                     .content_length(part.len as i64)
-                    .body(chunks_stream(part.chunks.clone(), progress))
+                    .body(chunks_stream(part.chunks.clone(), progress, self.cancel.clone()))
                     .customize()
                     .config_override(self.inner.body_override())
                     .send()

@@ -2,12 +2,16 @@
 // posts a message matching its `until`, then uses the package on this thread; ROUNDS times.
 // A crash shows up as this process's exit signal, a hang as the parent's kill.
 // Env: S3 = JSON { bucket, endpoint, accessKeyId, secretAccessKey };
-//      JOBS = JSON [{ workerData, until }]; `until` is "name" (truthy) or "name>=number";
+//      JOBS = JSON [{ workerData, until, stall? }]; `until` is "name" (truthy) or "name>=number";
+//        with `stall: { limit, direction }` the worker talks through a stalling-proxy.mjs relay,
+//        and is terminated only once that relay holds its connection;
 //      ROUNDS = how many times to run all jobs (default 1); upload keys get "-r<round>" appended.
-// Prints one JSON line: { exitCodes, finished, objects, roundTrip }; `objects` maps each
-// upload key to 'absent', 'intact' (only possible for upload-buffer) or 'corrupt'.
+// Prints one JSON line: { exitCodes, finished, objects, roundTrip, connectionsLeft }; `objects`
+// maps each upload key to 'absent', 'intact' (only possible for upload-buffer) or 'corrupt';
+// `connectionsLeft`: relay connections still open 10 s after the terminations at most.
 import { Worker } from 'node:worker_threads'
 import { S3StorageBackend } from '../../../lib/index.mjs'
+import { startStallingProxy } from '../stalling-proxy.mjs'
 
 const s3 = JSON.parse(process.env.S3)
 const jobs = JSON.parse(process.env.JOBS)
@@ -35,10 +39,19 @@ const exitCodes = []
 const finished = []
 const uploads = []
 let roundTrip = true
+let connectionsLeft = 0
+const target = { host: new URL(s3.endpoint).hostname, port: Number(new URL(s3.endpoint).port) }
 for (let round = 0; round < rounds; round++) {
+  const proxies = []
   const workers = await Promise.all(
-    jobs.map(async ({ workerData, until }) => {
+    jobs.map(async ({ workerData, until, stall }) => {
       const data = { ...workerData, s3 }
+      let proxy
+      if (stall) {
+        proxy = await startStallingProxy(target, stall.limit, stall.direction)
+        proxies.push(proxy)
+        data.s3 = { ...s3, endpoint: proxy.endpoint }
+      }
       if (data.mode !== 'download') {
         data.key = `${data.key}-r${round}`
         uploads.push(data)
@@ -53,10 +66,16 @@ for (let round = 0; round < rounds; round++) {
         worker.on('error', reject)
         worker.on('exit', (code) => reject(new Error(`worker exited (${code}) before ${until}`)))
       })
+      while (proxy && proxy.stalled() === 0) await new Promise((r) => setTimeout(r, 20))
       return worker
     }),
   )
   exitCodes.push(...(await Promise.all(workers.map((w) => w.terminate()))))
+  // A dead worker's transfers must not keep their connections (the relays never finish them).
+  const open = () => proxies.reduce((n, p) => n + p.openConnections(), 0)
+  for (let waited = 0; open() > 0 && waited < 10_000; waited += 50) await new Promise((r) => setTimeout(r, 50))
+  connectionsLeft += open()
+  await Promise.all(proxies.map((p) => p.close()))
 
   // Use the package meanwhile, while whatever the dead workers left running runs too.
   const key = `${jobs[0].workerData.key}.after-r${round}`
@@ -78,4 +97,4 @@ for (const { key, mode, size } of uploads) {
   }
   objects[key] = state
 }
-process.stdout.write(JSON.stringify({ exitCodes, finished, objects, roundTrip }) + '\n')
+process.stdout.write(JSON.stringify({ exitCodes, finished, objects, roundTrip, connectionsLeft }) + '\n')

@@ -7,7 +7,7 @@
 // byte for byte), and no unfinished multipart upload. Every describe block has its own
 // s3s-fs, so its data dir holds only its own state.
 //
-// Tests commented "Fails at the time of writing" pin bugs 1-5 of docs/reliability.md.
+// Tests commented "Fails at the time of writing" pin bugs of docs/reliability.md.
 // Results and figures: docs/reliability.md; the figures are printed as FAULT-FIGURES {...}.
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -801,13 +801,13 @@ describe('a stalled server: requestMs fires, typed unavailable, no hang', () => 
 
   // The server stops reading the request body after 1 MiB. Small bodies fit in the socket
   // buffers, so the stall shows as a missing answer; large ones block the writes themselves.
-  // Rows marked (bug 5) fail at the time of writing: a streaming PutObject whose writes are
-  // blocked never times out (docs/reliability.md, bug 5); the test aborts it after 8 s.
+  // A regression test for bug 5 of docs/reliability.md (a streaming PutObject whose writes
+  // were blocked could hang for good; fixed in 3384275): a hung upload is aborted after 8 s.
   it.each([
     ['a Buffer of 4 MiB (one PutObject, fits in socket buffers)', 'buffer', 4 * MiB],
     ['a Buffer of 24 MiB (one PutObject, writes blocked)', 'buffer', 24 * MiB],
     ['a stream with contentLength of 4 MiB (one streaming PutObject, fits in socket buffers)', 'sized', 4 * MiB],
-    ['a stream with contentLength of 24 MiB (one streaming PutObject, writes blocked) (bug 5)', 'sized', 24 * MiB],
+    ['a stream with contentLength of 24 MiB (one streaming PutObject, writes blocked)', 'sized', 24 * MiB],
     ['a stream without length of 24 MiB (multipart, part writes blocked)', 'unsized', 24 * MiB],
   ] as const)('the server stops reading after 1 MiB: %s → unavailable, previous object intact, no leftovers', async (name, kind, size) => {
     fresh();

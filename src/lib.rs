@@ -292,6 +292,21 @@ impl NativeBackend {
     }
 }
 
+impl Drop for NativeUpload {
+    /// The JS object is gone (collected, or its worker terminated): an
+    /// unfinished upload is aborted rather than left running.
+    fn drop(&mut self) {
+        self.sink.cancel();
+    }
+}
+
+impl Drop for NativeDownload {
+    /// Frees the connection even while a read is pending.
+    fn drop(&mut self) {
+        self.closer.close();
+    }
+}
+
 /// A Buffer as `Bytes`: zero-copy, or copied into Rust memory.
 fn owned_bytes(buffer: Buffer, copy: bool) -> Bytes {
     if copy {

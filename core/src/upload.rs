@@ -100,6 +100,14 @@ impl UploadSink {
         self.settle().await
     }
 
+    /// Stops an unfinished upload without waiting (the engine still aborts
+    /// it on the server). No effect once the upload has settled.
+    pub fn cancel(&self) {
+        if self.outcome.get().is_none() {
+            self.cancel.cancel();
+        }
+    }
+
     /// Stops the upload and waits until nothing is left on the server.
     pub async fn abort(&self) {
         self.cancel.cancel();

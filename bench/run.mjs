@@ -58,7 +58,9 @@ const DEPS = Object.keys(JSON.parse(readFileSync(path.join(benchDir, 'package.js
 function ensureDeps() {
   const missing = DEPS.filter((d) => !existsSync(path.join(benchDir, 'node_modules', d, 'package.json')));
   if (!missing.length) return;
-  const cmd = existsSync(path.join(benchDir, 'package-lock.json')) ? 'ci' : 'install';
+  // `npm install` (it follows the lock file): `npm ci` rejects opendal 0.49.2, whose
+  // optional platform packages are listed without versions.
+  const cmd = 'install';
   log(`bench dependencies missing (${missing.join(', ')}): npm ${cmd} --prefix bench`);
   const r = spawnSync('npm', [cmd, '--prefix', benchDir, '--no-audit', '--no-fund'], { stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`npm ${cmd} --prefix bench failed (exit ${r.status})`);

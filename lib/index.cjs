@@ -242,8 +242,12 @@ class S3StorageBackend {
       const out = await upload.finish()
       return { key, etag: out.etag ?? undefined }
     } catch (err) {
+      if (signal?.aborted) {
+        // Reject at once; the engine still aborts the upload on the server.
+        upload.abort().catch(() => {})
+        throw this.#aborted('upload', key, signal)
+      }
       await upload.abort().catch(() => {})
-      if (signal?.aborted) throw this.#aborted('upload', key, signal)
       if (sourceFailed) {
         throw buildError(
           this.#classes,
@@ -269,10 +273,16 @@ class S3StorageBackend {
       opts,
       (abort) => this.#native.openDownload(key, abort),
       (reader, signal, release) => {
-        stream = new DownloadStream(reader, (err) => this.#fail(err, 'download', key), release)
+        // After the download resolved, an abort ends the stream with a typed error;
+        // both listeners go when the stream is destroyed (ended, failed or aborted).
+        const onAbort = () => stream.destroy(this.#aborted('download', key, signal))
+        const releaseAll = () => {
+          release()
+          signal?.removeEventListener('abort', onAbort)
+        }
+        stream = new DownloadStream(reader, (err) => this.#fail(err, 'download', key), releaseAll)
         if (!signal) return false
-        // After the download resolved, an abort ends the stream with a typed error.
-        signal.addEventListener('abort', () => stream.destroy(this.#aborted('download', key, signal)), { once: true })
+        signal.addEventListener('abort', onAbort, { once: true })
         return true
       },
     )

@@ -143,7 +143,7 @@ impl S3Backend {
     }
 
     fn job(&self, key: String, options: PutOptions, cancel: &CancellationToken) -> Job {
-        Job { inner: self.inner.clone(), key, options, cancel: cancel.child_token() }
+        Job { inner: self.inner.clone(), key, options, cancel: cancel.child_token(), signal: cancel.clone() }
     }
 
     /// Stores bytes already in memory (a Node Buffer, without copying).

@@ -10,6 +10,7 @@ use aws_sdk_s3::config::{
     StalledStreamProtectionConfig,
 };
 use aws_sdk_s3::Client;
+use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
 use aws_smithy_types::timeout::TimeoutConfig;
 
 use crate::config::BackendConfig;
@@ -32,6 +33,12 @@ pub fn build_client(config: &BackendConfig) -> Client {
         // stalled network, and the SDK's guard cannot tell them apart.
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .retry_config(sdk_retry_config(&config.retry))
+        // The SDK's default retry quota (500 tokens shared by every client of
+        // a region, 10 per failed retry, never refunded) silently cuts
+        // maxAttempts to 1 for the whole process after a long outage.
+        .retry_partition(
+            RetryPartition::custom("storage-s3-native").token_bucket(TokenBucket::unlimited()).build(),
+        )
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_millis(config.timeouts.connect_ms))

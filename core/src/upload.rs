@@ -61,7 +61,7 @@ impl UploadSink {
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let cancel = parent.child_token();
         let progress = Progress::new();
-        let job = Job { inner, key: key.clone(), options, cancel: cancel.clone() };
+        let job = Job { inner, key: key.clone(), options, cancel: cancel.clone(), signal: parent.clone() };
         let task = tokio::spawn(job.run_stream(rx, declared, progress.clone()));
         UploadSink { key, tx: Mutex::new(Some(tx)), cancel, task: Mutex::new(Some(task)), outcome: OnceCell::new(), progress }
     }
@@ -150,7 +150,10 @@ pub(crate) struct Job {
     pub inner: Arc<Inner>,
     pub key: String,
     pub options: PutOptions,
+    /// Stops this upload: the caller's signal, an abort, or the engine giving up.
     pub cancel: CancellationToken,
+    /// The caller's signal alone (the parent of `cancel`).
+    pub signal: CancellationToken,
 }
 
 fn length_mismatch(key: &str, declared: u64, seen: u64, too_long: bool) -> Error {
@@ -369,7 +372,14 @@ impl Job {
             Err(e) => Err(e),
         };
         if result.is_err() {
-            job.abort_multipart(&upload_id).await;
+            if job.signal.is_cancelled() {
+                // The caller's signal fired: answer now, clean up behind.
+                let job = job.clone();
+                tokio::spawn(async move { job.abort_multipart(&upload_id).await });
+            } else {
+                // A failure: the promise settles once nothing is left on the server.
+                job.abort_multipart(&upload_id).await;
+            }
         }
         result
     }
@@ -486,7 +496,8 @@ impl Job {
         if self.cancel.is_cancelled() {
             return Err(self.aborted());
         }
-        let out = self
+        let expected_etag = multipart_etag(&parts);
+        let sent = self
             .inner
             .client
             .complete_multipart_upload()
@@ -495,31 +506,53 @@ impl Job {
             .upload_id(upload_id)
             .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
             .send()
-            .await
-            .map_err(|e| from_sdk(self.ctx(), e))?;
-        Ok(UploadOutcome { etag: out.e_tag })
-    }
-
-    /// Best effort, a few tries: an unfinished upload costs the user storage.
-    async fn abort_multipart(&self, upload_id: &str) {
-        for attempt in 0..3 {
-            let r = self
-                .inner
-                .client
-                .abort_multipart_upload()
-                .bucket(&self.inner.config.bucket)
-                .key(&self.key)
-                .upload_id(upload_id)
-                .send()
-                .await;
-            match r {
-                Ok(_) => return,
-                // NoSuchUpload: already gone
-                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return,
-                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await,
+            .await;
+        match sent {
+            Ok(out) => Ok(UploadOutcome { etag: out.e_tag }),
+            Err(e) => {
+                let err = from_sdk(self.ctx(), e);
+                // The answer may have been lost after the service completed
+                // the upload (the SDK's retry then finds no such upload): if
+                // the object is there with the ETag these parts make, it is ours.
+                let head = self.inner.client.head_object().bucket(&self.inner.config.bucket).key(&self.key).send().await;
+                match (head, expected_etag) {
+                    (Ok(h), Some(expected)) if h.e_tag.as_deref() == Some(expected.as_str()) => Ok(UploadOutcome { etag: h.e_tag }),
+                    _ => Err(err),
+                }
             }
         }
     }
+
+    /// An unfinished upload costs the user storage; the SDK retries this.
+    async fn abort_multipart(&self, upload_id: &str) {
+        let _ = self
+            .inner
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.inner.config.bucket)
+            .key(&self.key)
+            .upload_id(upload_id)
+            .send()
+            .await;
+    }
+}
+
+/// S3's ETag of a completed multipart upload: the MD5 of the parts' binary
+/// MD5s, then "-<parts>". `None` when a part's ETag is not a plain MD5
+/// (e.g. SSE-KMS).
+fn multipart_etag(parts: &[CompletedPart]) -> Option<String> {
+    use md5::{Digest, Md5};
+    let mut md5 = Md5::new();
+    for part in parts {
+        let hex = part.e_tag.as_deref()?.trim_matches('"');
+        if hex.len() != 32 {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..32).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect();
+        md5.update(bytes?);
+    }
+    let digest: String = md5.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Some(format!("\"{digest}-{}\"", parts.len()))
 }
 
 impl PartSource {
@@ -597,5 +630,23 @@ impl PartSource {
                 Ok(part.filter(|p| p.len() > 0).map(|p| Part { len: p.len() as u64, chunks: vec![p.freeze()] }))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_etag_matches_s3() {
+        // Two parts whose MD5s are those of "a" and "b".
+        let parts = [
+            CompletedPart::builder().part_number(1).e_tag("\"0cc175b9c0f1b6a831c399e269772661\"").build(),
+            CompletedPart::builder().part_number(2).e_tag("\"92eb5ffee6ae2fec3ad71c777531578f\"").build(),
+        ];
+        // md5(md5("a") ++ md5("b")), computed independently
+        assert_eq!(multipart_etag(&parts).unwrap(), "\"96e024ba2074fe77e8e965ba43a704be-2\"");
+        let opaque = [CompletedPart::builder().part_number(1).e_tag("\"not-md5\"").build()];
+        assert_eq!(multipart_etag(&opaque), None);
     }
 }

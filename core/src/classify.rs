@@ -1,6 +1,6 @@
 //! Turns aws-sdk-s3 errors into the crate's typed [`Error`].
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::RequestId;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
@@ -33,10 +33,26 @@ where
             (None, None, Some(s)) => format!("HTTP {s}"),
             (None, None, None) => "service error".to_owned(),
         },
-        _ => DisplayErrorContext(&err).to_string(),
+        _ => error_chain(&err),
     };
     let info = ServiceInfo { status, code, request_id, detail };
     classify(ctx, info, transport)
+}
+
+/// "outer: inner: root cause", each level's Display once (the SDK's
+/// DisplayErrorContext appends a Debug dump, too long for a message).
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 pub(crate) fn classify(ctx: Ctx<'_>, info: ServiceInfo, transport: bool) -> Error {

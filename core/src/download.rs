@@ -118,7 +118,7 @@ impl Download {
             operation: Operation::Download,
             key: self.key.clone(),
             info: ServiceInfo {
-                detail: format!("the connection broke while reading the object: {}", aws_sdk_s3::error::DisplayErrorContext(&e)),
+                detail: format!("the connection broke while reading the object: {}", crate::classify::error_chain(&e)),
                 ..Default::default()
             },
         }

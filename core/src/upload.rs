@@ -514,9 +514,13 @@ impl Job {
                 // The answer may have been lost after the service completed
                 // the upload (the SDK's retry then finds no such upload): if
                 // the object is there with the ETag these parts make, it is ours.
+                // Without an expected ETag there is nothing to compare: no HEAD.
+                let Some(expected) = expected_etag else {
+                    return Err(err);
+                };
                 let head = self.inner.client.head_object().bucket(&self.inner.config.bucket).key(&self.key).send().await;
-                match (head, expected_etag) {
-                    (Ok(h), Some(expected)) if h.e_tag.as_deref() == Some(expected.as_str()) => Ok(UploadOutcome { etag: h.e_tag }),
+                match head {
+                    Ok(h) if h.e_tag.as_deref() == Some(expected.as_str()) => Ok(UploadOutcome { etag: h.e_tag }),
                     _ => Err(err),
                 }
             }

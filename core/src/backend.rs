@@ -10,7 +10,11 @@ use aws_sdk_s3::Client;
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::classify::{from_sdk, Ctx};
+use crate::classify::{classify, from_sdk, Ctx};
+use crate::error::ServiceInfo;
+use crate::post_policy;
+use crate::presign::{attachment_disposition, UrlRequest, UrlSigner};
+use std::sync::atomic::AtomicU64;
 use crate::client::{body_request_override, build_client};
 use tokio_util::sync::CancellationToken;
 use std::future::Future;
@@ -28,12 +32,16 @@ const BUCKET_SEEN_FRESH_MS: i64 = 10_000;
 pub(crate) struct Inner {
     pub client: Client,
     pub config: BackendConfig,
+    /// Signs URLs without the SDK's request pipeline (see presign.rs).
+    signer: Option<UrlSigner>,
+    /// The client's credentials, for signing POST forms.
+    credentials: aws_credential_types::provider::SharedCredentialsProvider,
     /// Unix ms when the bucket last proved to exist.
     bucket_seen_ms: AtomicI64,
 }
 
 impl Inner {
-    fn ctx<'a>(&'a self, operation: Operation, key: &'a str) -> Ctx<'a> {
+    pub(crate) fn ctx<'a>(&'a self, operation: Operation, key: &'a str) -> Ctx<'a> {
         Ctx { operation, key, bucket: &self.config.bucket }
     }
 
@@ -52,8 +60,9 @@ impl Inner {
 }
 
 /// HTTP method of a signed URL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SignMethod {
+    #[default]
     Get,
     Put,
 }
@@ -97,8 +106,10 @@ pub struct S3Backend {
 
 impl S3Backend {
     pub fn new(config: BackendConfig) -> Self {
-        let client = build_client(&config);
-        S3Backend { inner: Arc::new(Inner { client, config, bucket_seen_ms: AtomicI64::new(i64::MIN / 2) }) }
+        let credentials = crate::client::credentials_provider(&config);
+        let client = build_client(&config, credentials.clone());
+        let signer = UrlSigner::new(&config);
+        S3Backend { inner: Arc::new(Inner { client, config, signer, credentials, bucket_seen_ms: AtomicI64::new(i64::MIN / 2) }) }
     }
 
     pub fn config(&self) -> &BackendConfig {
@@ -142,21 +153,36 @@ impl S3Backend {
         Ok(PutOptions { content_type: content_type.to_owned(), metadata })
     }
 
-    fn job(&self, key: String, options: PutOptions, cancel: &CancellationToken) -> Job {
-        Job { inner: self.inner.clone(), key, options, cancel: cancel.child_token(), signal: cancel.clone() }
+    fn job(&self, key: String, options: PutOptions, cancel: &CancellationToken, sent: Option<Arc<AtomicU64>>) -> Job {
+        Job { inner: self.inner.clone(), key, options, cancel: cancel.child_token(), signal: cancel.clone(), sent }
     }
 
     /// Stores bytes already in memory (a Node Buffer, without copying).
-    pub async fn put_bytes(&self, key: String, options: PutOptions, data: Bytes, cancel: &CancellationToken) -> Result<UploadOutcome> {
-        let out = self.job(key, options, cancel).run_bytes(data).await?;
+    /// `sent`, when given, counts the body bytes sent (for progress reports).
+    pub async fn put_bytes(
+        &self,
+        key: String,
+        options: PutOptions,
+        data: Bytes,
+        cancel: &CancellationToken,
+        sent: Option<Arc<AtomicU64>>,
+    ) -> Result<UploadOutcome> {
+        let out = self.job(key, options, cancel, sent).run_bytes(data).await?;
         self.inner.mark_bucket_seen();
         Ok(out)
     }
 
     /// Starts a streaming upload; `declared` is the caller's contentLength.
     /// Must be called inside a tokio runtime.
-    pub fn start_upload(&self, key: String, options: PutOptions, declared: Option<u64>, cancel: &CancellationToken) -> UploadSink {
-        UploadSink::start(self.inner.clone(), key, options, declared, cancel)
+    pub fn start_upload(
+        &self,
+        key: String,
+        options: PutOptions,
+        declared: Option<u64>,
+        cancel: &CancellationToken,
+        sent: Option<Arc<AtomicU64>>,
+    ) -> UploadSink {
+        UploadSink::start(self.inner.clone(), key, options, declared, cancel, sent)
     }
 
     /// Runs `op` unless `cancel` fires first; dropping the request closes
@@ -170,22 +196,42 @@ impl S3Backend {
 
     /// Opens a download; resolves once the service answered, so a missing
     /// key fails here rather than in the middle of a stream.
-    pub async fn download(&self, key: &str, cancel: &CancellationToken) -> Result<Download> {
+    /// `range`: only bytes `start..=end` (to the end of the object without `end`).
+    pub async fn download(&self, key: &str, range: Option<ByteRange>, cancel: &CancellationToken) -> Result<Download> {
         validate_key(Operation::Download, key)?;
-        self.cancellable(Operation::Download, key, cancel, self.open_download(key, cancel)).await
+        if let Some(ByteRange { start, end: Some(end) }) = range {
+            if end < start {
+                return Err(Error::invalid(Operation::Download, key, "range", format!("end ({end}) is before start ({start})")));
+            }
+        }
+        self.cancellable(Operation::Download, key, cancel, self.open_download(key, range, cancel)).await
     }
 
-    async fn open_download(&self, key: &str, cancel: &CancellationToken) -> Result<Download> {
+    async fn open_download(&self, key: &str, range: Option<ByteRange>, cancel: &CancellationToken) -> Result<Download> {
+        let header = range.map(|r| match r.end {
+            Some(end) => format!("bytes={}-{end}", r.start),
+            None => format!("bytes={}-", r.start),
+        });
         let out = self
             .inner
             .client
             .get_object()
             .bucket(&self.inner.config.bucket)
             .key(key)
+            .set_range(header)
             .send()
             .await;
         let out = match out {
             Ok(out) => out,
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
+                let start = range.map(|r| r.start).unwrap_or(0);
+                return Err(Error::invalid(
+                    Operation::Download,
+                    key,
+                    "range",
+                    format!("starts at byte {start}, at or past the end of the object"),
+                ));
+            }
             Err(e) => return Err(self.confirm_not_found(from_sdk(self.inner.ctx(Operation::Download, key), e)).await),
         };
         self.inner.mark_bucket_seen();
@@ -238,10 +284,7 @@ impl S3Backend {
                     size: out.content_length.unwrap_or(0).max(0) as u64,
                     etag: out.e_tag,
                     content_type: out.content_type,
-                    last_modified: out.last_modified.and_then(|t| {
-                        DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos())
-                            .map(|d| d.to_rfc3339_opts(SecondsFormat::Millis, true))
-                    }),
+                    last_modified: out.last_modified.and_then(|t| iso_from_parts(t.secs(), t.subsec_nanos())),
                     metadata: out.metadata.unwrap_or_default(),
                 })
             }
@@ -304,38 +347,87 @@ impl S3Backend {
         }
     }
 
-    /// Signs a URL; no request is made and the object need not exist.
-    pub async fn sign_url(
-        &self,
-        key: &str,
-        method: SignMethod,
-        expires_in: Option<f64>,
-        content_type: Option<String>,
-    ) -> Result<SignedUrl> {
+
+    fn expires_in(&self, operation: Operation, key: &str, expires_in: Option<f64>) -> Result<u32> {
+        match expires_in {
+            None => Ok(self.inner.config.signed_url_expiration),
+            Some(s) if s.fract() == 0.0 && (1.0..=MAX_SIGNED_URL_EXPIRATION as f64).contains(&s) => Ok(s as u32),
+            Some(s) => Err(Error::invalid(
+                operation,
+                key,
+                "expiresIn",
+                format!("must be an integer number of seconds from 1 to {MAX_SIGNED_URL_EXPIRATION}, got {s}"),
+            )),
+        }
+    }
+
+    /// Checks a signed URL request; returns the expiry in seconds.
+    fn check_sign(&self, key: &str, o: &SignUrlOptions) -> Result<u32> {
         validate_key(Operation::SignUrl, key)?;
-        let seconds = match expires_in {
-            None => self.inner.config.signed_url_expiration,
-            Some(s) if s.fract() == 0.0 && (1.0..=MAX_SIGNED_URL_EXPIRATION as f64).contains(&s) => s as u32,
-            Some(s) => {
-                return Err(Error::invalid(
-                    Operation::SignUrl,
-                    key,
-                    "expiresIn",
-                    format!("must be an integer number of seconds from 1 to {MAX_SIGNED_URL_EXPIRATION}, got {s}"),
-                ))
-            }
-        };
-        if let Some(ct) = &content_type {
-            if ct.trim().is_empty() || ct.chars().any(|c| c.is_control() || !c.is_ascii()) {
-                return Err(Error::invalid(Operation::SignUrl, key, "contentType", "must be non-empty printable ASCII"));
+        let seconds = self.expires_in(Operation::SignUrl, key, o.expires_in)?;
+        let invalid = |field: &str, why: &str| Err(Error::invalid(Operation::SignUrl, key, field, why));
+        let header_value = |v: &str| !v.trim().is_empty() && v.chars().all(|c| c.is_ascii() && !c.is_control());
+        if o.content_type.as_deref().is_some_and(|ct| !header_value(ct)) {
+            return invalid("contentType", "must be non-empty printable ASCII");
+        }
+        if o.response_content_type.as_deref().is_some_and(|ct| !header_value(ct)) {
+            return invalid("responseContentType", "must be non-empty printable ASCII");
+        }
+        if let Some(name) = &o.download_filename {
+            if name.trim().is_empty() || name.chars().any(char::is_control) || name.len() > 1024 {
+                return invalid("downloadFilename", "must be a non-empty file name without control characters, at most 1024 bytes");
             }
         }
-        // A GET URL has no body, so a content type has nothing to bind to.
-        let content_type = content_type.filter(|_| method == SignMethod::Put);
-        // SigV4 dates have whole seconds: truncate, so that expiresAt is
-        // exactly when the URL stops working, not up to a second later.
-        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(now.as_secs());
+        if let Some(n) = o.content_length {
+            if n.fract() != 0.0 || !(0.0..=MAX_SINGLE_PUT as f64).contains(&n) {
+                return invalid("contentLength", "must be an integer number of bytes from 0 to 5 GiB (the largest single PUT)");
+            }
+        }
+        match o.method {
+            SignMethod::Get if o.content_length.is_some() => invalid("contentLength", "applies to PUT URLs only"),
+            SignMethod::Put if o.response_content_type.is_some() => invalid("responseContentType", "applies to GET URLs only"),
+            SignMethod::Put if o.download_filename.is_some() => invalid("downloadFilename", "applies to GET URLs only"),
+            _ => Ok(seconds),
+        }
+    }
+
+    /// Signs a URL at once when the credentials are static (no request, no
+    /// async step); `Ok(None)` means they come from the default chain and
+    /// [`S3Backend::sign_url`] must be used.
+    pub fn sign_url_now(&self, key: &str, options: &SignUrlOptions) -> Result<Option<SignedUrl>> {
+        let seconds = self.check_sign(key, options)?;
+        let Some(signer) = self.inner.signer.as_ref().filter(|s| s.has_static_credentials()) else {
+            return Ok(None);
+        };
+        let start = whole_second_now();
+        let disposition = options.download_filename.as_deref().map(attachment_disposition);
+        let (get, put) = (options.method == SignMethod::Get, options.method == SignMethod::Put);
+        let request = UrlRequest {
+            key,
+            method: if put { "PUT" } else { "GET" },
+            expires_in: Duration::from_secs(seconds as u64),
+            start: Some(start),
+            // A GET URL has no body, so a content type has nothing to bind to.
+            content_type: options.content_type.as_deref().filter(|_| put),
+            content_length: options.content_length.map(|n| n as u64),
+            response_content_type: options.response_content_type.as_deref().filter(|_| get),
+            response_content_disposition: disposition.as_deref(),
+        };
+        let url = signer
+            .sign(&request)
+            .expect("static credentials")
+            .map_err(|e| Error::invalid(Operation::SignUrl, key, "request", e))?;
+        Ok(Some(SignedUrl { url, expires_at: iso_millis(start + Duration::from_secs(seconds as u64)) }))
+    }
+
+    /// Signs a URL; no request is made and the object need not exist.
+    pub async fn sign_url(&self, key: &str, options: &SignUrlOptions) -> Result<SignedUrl> {
+        if let Some(signed) = self.sign_url_now(key, options)? {
+            return Ok(signed);
+        }
+        // Default credential chain: the SDK resolves (and caches) them.
+        let seconds = self.check_sign(key, options)?;
+        let start = whole_second_now();
         let presigning = PresigningConfig::builder()
             .start_time(start)
             .expires_in(Duration::from_secs(seconds as u64))
@@ -343,12 +435,14 @@ impl S3Backend {
             .map_err(|e| Error::invalid(Operation::SignUrl, key, "expiresIn", e.to_string()))?;
         let inner = &self.inner;
         let ctx = inner.ctx(Operation::SignUrl, key);
-        let request = match method {
+        let request = match options.method {
             SignMethod::Get => inner
                 .client
                 .get_object()
                 .bucket(&inner.config.bucket)
                 .key(key)
+                .set_response_content_type(options.response_content_type.clone())
+                .set_response_content_disposition(options.download_filename.as_deref().map(attachment_disposition))
                 .presigned(presigning)
                 .await
                 .map_err(|e| from_sdk(ctx, e))?,
@@ -357,15 +451,304 @@ impl S3Backend {
                 .put_object()
                 .bucket(&inner.config.bucket)
                 .key(key)
-                .set_content_type(content_type)
+                .set_content_type(options.content_type.clone())
+                .set_content_length(options.content_length.map(|n| n as i64))
                 .presigned(presigning)
                 .await
                 .map_err(|e| from_sdk(ctx, e))?,
         };
-        let expires_at: DateTime<Utc> = (start + Duration::from_secs(seconds as u64)).into();
-        Ok(SignedUrl {
-            url: request.uri().to_owned(),
-            expires_at: expires_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        })
+        Ok(SignedUrl { url: request.uri().to_owned(), expires_at: iso_millis(start + Duration::from_secs(seconds as u64)) })
     }
+
+    /// A browser form upload (POST Object) whose size the service enforces.
+    pub async fn presign_post(&self, options: &PostOptions) -> Result<PresignedForm> {
+        let op = Operation::PresignPost;
+        let key = options.key.as_str();
+        validate_key(op, key)?;
+        let seconds = self.expires_in(op, key, options.expires_in)?;
+        let size = |field: &str, n: f64| {
+            if n.fract() == 0.0 && (0.0..=MAX_SINGLE_PUT as f64).contains(&n) {
+                Ok(n as u64)
+            } else {
+                Err(Error::invalid(op, key, field, format!("must be an integer number of bytes from 0 to 5 GiB, got {n}")))
+            }
+        };
+        let max_size = size("maxSize", options.max_size)?;
+        let min_size = size("minSize", options.min_size.unwrap_or(0.0))?;
+        if min_size > max_size {
+            return Err(Error::invalid(op, key, "minSize", format!("({min_size}) is larger than maxSize ({max_size})")));
+        }
+        if let Some(ct) = &options.content_type {
+            if ct.trim().is_empty() || ct.chars().any(|c| c.is_control() || !c.is_ascii()) {
+                return Err(Error::invalid(op, key, "contentType", "must be non-empty printable ASCII"));
+            }
+        }
+        let Some(signer) = self.inner.signer.as_ref() else {
+            return Err(Error::invalid(op, key, "endpoint", "this endpoint needs a signing scheme other than SigV4; POST forms are not supported"));
+        };
+        use aws_credential_types::provider::ProvideCredentials;
+        let creds = self.inner.credentials.provide_credentials().await.map_err(|e| Error::Auth {
+            operation: op,
+            key: key.to_owned(),
+            info: ServiceInfo { detail: crate::classify::error_chain(&e), ..Default::default() },
+        })?;
+        let now = whole_second_now();
+        let form = post_policy::presign_post(&post_policy::PostPolicyInput {
+            url: signer.form_url(),
+            bucket: &self.inner.config.bucket,
+            key,
+            content_type: options.content_type.as_deref(),
+            min_size,
+            max_size,
+            expires_in_secs: seconds as u64,
+            now,
+            region: &self.inner.config.region,
+            access_key_id: creds.access_key_id(),
+            secret_access_key: creds.secret_access_key(),
+            session_token: creds.session_token(),
+        });
+        Ok(PresignedForm { url: form.url, fields: form.fields, expires_at: iso_millis(form.expires_at) })
+    }
+
+    /// Server-side copy, any size: one CopyObject up to the copy threshold,
+    /// UploadPartCopy above it. `content_type`/`metadata` replace what the
+    /// source had; the one not given is carried over.
+    pub async fn copy(&self, from: &str, to: &str, options: CopyOptions, cancel: &CancellationToken) -> Result<UploadOutcome> {
+        validate_key(Operation::Copy, from)?;
+        // Same rules as an upload for what is stored with the copy.
+        let check = |ct: &str, md: Option<HashMap<String, String>>| {
+            self.put_options(to, ct, md).map_err(|e| match e {
+                Error::InvalidArgument { key, field, message, .. } => Error::InvalidArgument { operation: Operation::Copy, key, field, message },
+                other => other,
+            })
+        };
+        check(options.content_type.as_deref().unwrap_or("application/octet-stream"), options.metadata.clone())?;
+        self.cancellable(Operation::Copy, to, cancel, async {
+            let source = self.head_as(Operation::Copy, from).await?;
+            let replace = options.content_type.is_some() || options.metadata.is_some();
+            let stored = check(
+                options.content_type.as_deref().or(source.content_type.as_deref()).unwrap_or("application/octet-stream"),
+                Some(options.metadata.clone().unwrap_or(source.metadata.clone())),
+            )?;
+            let out = if source.size <= self.inner.config.multipart.copy_threshold {
+                self.copy_object(from, to, replace.then_some(&stored)).await?
+            } else {
+                crate::copy::multipart_copy(&self.inner, from, to, source.size, &stored, cancel).await?
+            };
+            self.inner.mark_bucket_seen();
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn copy_object(&self, from: &str, to: &str, replace: Option<&PutOptions>) -> Result<UploadOutcome> {
+        let inner = &self.inner;
+        let mut request = inner.client.copy_object().bucket(&inner.config.bucket).key(to).copy_source(copy_source(&inner.config.bucket, from));
+        if let Some(put) = replace {
+            request = request
+                .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+                .content_type(&put.content_type)
+                .set_metadata(Some(put.metadata.clone()).filter(|m| !m.is_empty()));
+        }
+        // A large copy takes long on the server: no per-attempt timeout.
+        let out = request
+            .customize()
+            .config_override(inner.body_override())
+            .send()
+            .await
+            .map_err(|e| from_sdk(inner.ctx(Operation::Copy, to), e))?;
+        Ok(UploadOutcome { etag: out.copy_object_result.and_then(|r| r.e_tag) })
+    }
+
+    /// One page of keys under `prefix`, in key order.
+    pub async fn list(&self, options: &ListOptions, cancel: &CancellationToken) -> Result<ListPage> {
+        let prefix = options.prefix.as_deref().unwrap_or("");
+        let op = Operation::List;
+        if prefix.len() > 1024 || prefix.chars().any(char::is_control) {
+            return Err(Error::invalid(op, prefix, "prefix", "must be at most 1024 bytes, without control characters"));
+        }
+        let limit = options.limit.unwrap_or(1000.0);
+        if limit.fract() != 0.0 || !(1.0..=1000.0).contains(&limit) {
+            return Err(Error::invalid(op, prefix, "limit", format!("must be an integer from 1 to 1000, got {limit}")));
+        }
+        if options.cursor.as_deref().is_some_and(str::is_empty) {
+            return Err(Error::invalid(op, prefix, "cursor", "must be a nextCursor from an earlier page"));
+        }
+        let inner = &self.inner;
+        let request = inner
+            .client
+            .list_objects_v2()
+            .bucket(&inner.config.bucket)
+            .set_prefix(Some(prefix.to_owned()).filter(|p| !p.is_empty()))
+            .set_continuation_token(options.cursor.clone())
+            .max_keys(limit as i32)
+            .send();
+        let out = self
+            .cancellable(op, prefix, cancel, async { request.await.map_err(|e| from_sdk(inner.ctx(op, prefix), e)) })
+            .await?;
+        inner.mark_bucket_seen();
+        let items = out
+            .contents
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|o| {
+                Some(ObjectSummary {
+                    key: o.key?,
+                    size: o.size.unwrap_or(0).max(0) as u64,
+                    etag: o.e_tag,
+                    last_modified: o.last_modified.and_then(|t| iso_from_parts(t.secs(), t.subsec_nanos())),
+                })
+            })
+            .collect();
+        let next_cursor = out.next_continuation_token.filter(|_| out.is_truncated == Some(true));
+        Ok(ListPage { items, next_cursor })
+    }
+
+    /// Deletes up to any number of keys, 1,000 per request. Missing keys
+    /// count as deleted. A failed request rejects (retrying is safe); keys
+    /// the service refused one by one are in `failed`.
+    pub async fn delete_many(&self, keys: Vec<String>, cancel: &CancellationToken) -> Result<DeleteManyOutcome> {
+        let op = Operation::DeleteMany;
+        for key in &keys {
+            validate_key(op, key)?;
+        }
+        let mut seen = std::collections::HashSet::new();
+        let keys: Vec<String> = keys.into_iter().filter(|k| seen.insert(k.clone())).collect();
+        let mut outcome = DeleteManyOutcome::default();
+        for batch in keys.chunks(1000) {
+            let first = batch[0].as_str();
+            let objects = batch
+                .iter()
+                .map(|k| aws_sdk_s3::types::ObjectIdentifier::builder().key(k).build().expect("key is set"))
+                .collect::<Vec<_>>();
+            let delete = aws_sdk_s3::types::Delete::builder().set_objects(Some(objects)).quiet(true).build().expect("objects are set");
+            let inner = &self.inner;
+            let request = inner.client.delete_objects().bucket(&inner.config.bucket).delete(delete).send();
+            let out = self
+                .cancellable(op, first, cancel, async { request.await.map_err(|e| from_sdk(inner.ctx(op, first), e)) })
+                .await?;
+            inner.mark_bucket_seen();
+            let mut failed: HashMap<String, Error> = HashMap::new();
+            for e in out.errors.unwrap_or_default() {
+                let Some(key) = e.key else { continue };
+                let info = ServiceInfo {
+                    status: None,
+                    detail: match (&e.code, &e.message) {
+                        (Some(c), Some(m)) => format!("{c}: {m}"),
+                        (Some(c), None) => c.clone(),
+                        (None, Some(m)) => m.clone(),
+                        (None, None) => "refused".into(),
+                    },
+                    code: e.code,
+                    request_id: None,
+                };
+                let err = classify(inner.ctx(op, &key), info, false);
+                failed.insert(key, err);
+            }
+            for key in batch {
+                match failed.remove(key) {
+                    Some(err) => outcome.failed.push((key.clone(), err)),
+                    None => outcome.deleted.push(key.clone()),
+                }
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+/// Largest single PutObject (and so, a signed PUT or a POST form).
+const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
+
+fn whole_second_now() -> SystemTime {
+    // SigV4 dates have whole seconds: truncate, so that expiresAt is
+    // exactly when the URL stops working, not up to a second later.
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    SystemTime::UNIX_EPOCH + Duration::from_secs(now.as_secs())
+}
+
+fn iso_millis(t: SystemTime) -> String {
+    DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn iso_from_parts(secs: i64, nanos: u32) -> Option<String> {
+    DateTime::<Utc>::from_timestamp(secs, nanos).map(|d| d.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+/// `x-amz-copy-source`: bucket and URL-encoded key.
+pub(crate) fn copy_source(bucket: &str, key: &str) -> String {
+    format!("{bucket}/{}", aws_smithy_http::label::fmt_string(key, aws_smithy_http::label::EncodingStrategy::Greedy))
+}
+
+/// Options of a signed URL.
+#[derive(Debug, Clone, Default)]
+pub struct SignUrlOptions {
+    pub method: SignMethod,
+    /// Seconds; the backend's default when absent.
+    pub expires_in: Option<f64>,
+    /// PUT: the Content-Type the uploader must send.
+    pub content_type: Option<String>,
+    /// PUT: the exact Content-Length the uploader must send.
+    pub content_length: Option<f64>,
+    /// GET: Content-Type of the response.
+    pub response_content_type: Option<String>,
+    /// GET: serve as an attachment with this file name.
+    pub download_filename: Option<String>,
+}
+
+/// Bytes `start..=end` of an object (`end` absent: to the end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    pub start: u64,
+    pub end: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CopyOptions {
+    pub content_type: Option<String>,
+    pub metadata: Option<HashMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    pub prefix: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectSummary {
+    pub key: String,
+    pub size: u64,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub items: Vec<ObjectSummary>,
+    /// Pass back as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeleteManyOutcome {
+    pub deleted: Vec<String>,
+    pub failed: Vec<(String, Error)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PostOptions {
+    pub key: String,
+    pub content_type: Option<String>,
+    pub max_size: f64,
+    pub min_size: Option<f64>,
+    pub expires_in: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PresignedForm {
+    pub url: String,
+    /// Form fields in order; the file goes last.
+    pub fields: Vec<(String, String)>,
+    pub expires_at: String,
 }

@@ -46,6 +46,7 @@ impl Body for ChunksBody {
         };
         let frame = if chunk.len() > MAX_FRAME { chunk.split_to(MAX_FRAME) } else { self.chunks.pop_front().expect("front") };
         self.remaining -= frame.len() as u64;
+        self.progress.advance(frame.len());
         Poll::Ready(Some(Ok(Frame::data(frame))))
     }
 
@@ -148,7 +149,7 @@ impl Body for ChannelBody {
         loop {
             if let Some(rest) = self.pending.as_mut() {
                 let frame = if rest.len() > MAX_FRAME { rest.split_to(MAX_FRAME) } else { self.pending.take().expect("pending") };
-                self.progress.tick();
+                self.progress.advance(frame.len());
                 return Poll::Ready(Some(Ok(Frame::data(frame))));
             }
             if self.source_done {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
-use aws_credential_types::provider::{future, ProvideCredentials};
+use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
     StalledStreamProtectionConfig,
@@ -18,7 +18,7 @@ use crate::retry::sdk_retry_config;
 
 /// Builds the client synchronously: no network and no file reads happen
 /// until the first request, so a constructor can call this.
-pub fn build_client(config: &BackendConfig) -> Client {
+pub fn build_client(config: &BackendConfig, credentials: SharedCredentialsProvider) -> Client {
     let region = Region::new(config.region.clone());
     let mut builder = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -46,20 +46,26 @@ pub fn build_client(config: &BackendConfig) -> Client {
                 .operation_attempt_timeout(Duration::from_millis(config.timeouts.request_ms))
                 .build(),
         );
-    builder = match &config.credentials {
-        Some(c) => builder.credentials_provider(Credentials::new(
+    builder = builder.credentials_provider(credentials);
+    if let Some(endpoint) = &config.endpoint {
+        builder = builder.endpoint_url(endpoint.clone());
+    }
+    Client::from_conf(builder.build())
+}
+
+/// Static credentials, or the AWS default chain. The SDK caches what the
+/// chain returns; other users (POST forms) ask the provider directly.
+pub(crate) fn credentials_provider(config: &BackendConfig) -> SharedCredentialsProvider {
+    match &config.credentials {
+        Some(c) => SharedCredentialsProvider::new(Credentials::new(
             c.access_key_id.clone(),
             c.secret_access_key.expose().to_owned(),
             c.session_token.as_ref().map(|t| t.expose().to_owned()),
             None,
             "storage-s3-native",
         )),
-        None => builder.credentials_provider(LazyDefaultChain { region, chain: Default::default() }),
-    };
-    if let Some(endpoint) = &config.endpoint {
-        builder = builder.endpoint_url(endpoint.clone());
+        None => SharedCredentialsProvider::new(LazyDefaultChain { region: Region::new(config.region.clone()), chain: Default::default() }),
     }
-    Client::from_conf(builder.build())
 }
 
 /// The AWS default chain (env, profile, web identity, ECS, IMDS), created on

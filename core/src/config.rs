@@ -52,11 +52,15 @@ pub struct MultipartConfig {
     pub queue_size: usize,
     /// Bodies of known length up to this size go in one PutObject.
     pub threshold: u64,
+    /// Copies of objects up to this size are one CopyObject (S3's limit is 5 GiB).
+    pub copy_threshold: u64,
+    /// Bytes per UploadPartCopy above `copy_threshold`.
+    pub copy_part_size: u64,
 }
 
 impl Default for MultipartConfig {
     fn default() -> Self {
-        MultipartConfig { part_size: 5 * MIB, queue_size: 3, threshold: 256 * MIB }
+        MultipartConfig { part_size: 5 * MIB, queue_size: 3, threshold: 256 * MIB, copy_threshold: MAX_PART_SIZE, copy_part_size: 512 * MIB }
     }
 }
 
@@ -427,7 +431,7 @@ fn parse_timeouts(issues: &mut Issues, value: Option<&Value>) -> TimeoutConfig {
 
 fn parse_multipart(issues: &mut Issues, value: Option<&Value>) -> MultipartConfig {
     let mut m = MultipartConfig::default();
-    let Some(obj) = sub_object(issues, "multipart", value, &["partSize", "queueSize", "threshold"]) else {
+    let Some(obj) = sub_object(issues, "multipart", value, &["partSize", "queueSize", "threshold", "copyThreshold", "copyPartSize"]) else {
         return m;
     };
     if let Some(n) = issues.integer(&json_field(obj, "multipart.", "partSize"), MIN_PART_SIZE, MAX_PART_SIZE, "part size (bytes)") {
@@ -438,6 +442,12 @@ fn parse_multipart(issues: &mut Issues, value: Option<&Value>) -> MultipartConfi
     }
     if let Some(n) = issues.integer(&json_field(obj, "multipart.", "threshold"), MIN_PART_SIZE, MAX_PART_SIZE, "multipart threshold (bytes)") {
         m.threshold = n;
+    }
+    if let Some(n) = issues.integer(&json_field(obj, "multipart.", "copyThreshold"), MIN_PART_SIZE, MAX_PART_SIZE, "copy threshold (bytes)") {
+        m.copy_threshold = n;
+    }
+    if let Some(n) = issues.integer(&json_field(obj, "multipart.", "copyPartSize"), MIN_PART_SIZE, MAX_PART_SIZE, "copy part size (bytes)") {
+        m.copy_part_size = n;
     }
     m
 }

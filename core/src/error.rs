@@ -13,6 +13,10 @@ pub enum Operation {
     Head,
     SignUrl,
     GenerateKey,
+    Copy,
+    List,
+    DeleteMany,
+    PresignPost,
 }
 
 impl Operation {
@@ -25,6 +29,10 @@ impl Operation {
             Operation::Head => "head",
             Operation::SignUrl => "getSignedUrl",
             Operation::GenerateKey => "generateStorageKey",
+            Operation::Copy => "copy",
+            Operation::List => "list",
+            Operation::DeleteMany => "deleteMany",
+            Operation::PresignPost => "createPresignedPost",
         }
     }
 }
@@ -40,6 +48,10 @@ impl fmt::Display for Operation {
             Operation::Head => "read the metadata of",
             Operation::SignUrl => "sign a URL for",
             Operation::GenerateKey => "generate a key for group",
+            Operation::Copy => "copy",
+            Operation::List => "list",
+            Operation::DeleteMany => "delete",
+            Operation::PresignPost => "sign an upload form for",
         })
     }
 }

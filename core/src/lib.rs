@@ -6,16 +6,22 @@ mod backend;
 mod body;
 mod classify;
 mod client;
+mod copy;
 pub mod config;
 mod download;
 pub mod error;
 pub mod keys;
 mod part_buffer;
+pub mod post_policy;
+mod presign;
 mod progress;
 mod retry;
 mod upload;
 
-pub use backend::{ObjectInfo, S3Backend, SignMethod, SignedUrl};
+pub use backend::{
+    ByteRange, CopyOptions, DeleteManyOutcome, ListOptions, ListPage, ObjectInfo, ObjectSummary, PostOptions, PresignedForm, S3Backend,
+    SignMethod, SignUrlOptions, SignedUrl,
+};
 pub use config::{BackendConfig, ConfigError, ConfigIssue, MultipartConfig, RetryConfig, TimeoutConfig};
 pub use tokio_util::sync::CancellationToken;
 pub use download::{Download, DownloadCloser};

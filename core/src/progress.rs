@@ -21,11 +21,22 @@ struct Inner {
     last_ms: AtomicU64,
     /// Waiting on the caller's source: the service is not to blame.
     paused: AtomicBool,
+    /// Body bytes handed to the connection, for the caller's progress report.
+    sent: Option<Arc<AtomicU64>>,
 }
 
 impl Progress {
-    pub(crate) fn new() -> Self {
-        Progress(Arc::new(Inner { last_ms: AtomicU64::new(now_ms()), paused: AtomicBool::new(false) }))
+    /// A watchdog that also adds the body bytes it sees to `sent`.
+    pub(crate) fn counting(sent: Option<Arc<AtomicU64>>) -> Self {
+        Progress(Arc::new(Inner { last_ms: AtomicU64::new(now_ms()), paused: AtomicBool::new(false), sent }))
+    }
+
+    /// `n` body bytes went to the connection.
+    pub(crate) fn advance(&self, n: usize) {
+        self.tick();
+        if let Some(sent) = &self.0.sent {
+            sent.fetch_add(n as u64, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn tick(&self) {
@@ -70,7 +81,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn stalls_only_without_progress() {
-        let p = Progress::new();
+        let p = Progress::counting(None);
         let ticker = p.clone();
         let busy = async move {
             for _ in 0..10 {
@@ -81,8 +92,8 @@ mod tests {
         };
         assert!(matches!(watch(busy, &p, Duration::from_millis(100)).await, Ok(7)));
         let idle = tokio::time::sleep(Duration::from_secs(5));
-        assert!(watch(idle, &Progress::new(), Duration::from_millis(100)).await.is_err());
-        let paused = Progress::new();
+        assert!(watch(idle, &Progress::counting(None), Duration::from_millis(100)).await.is_err());
+        let paused = Progress::counting(None);
         paused.pause(true);
         let waiting = tokio::time::sleep(Duration::from_millis(500));
         assert!(watch(waiting, &paused, Duration::from_millis(100)).await.is_ok());

@@ -4,6 +4,7 @@
 //! upload leaves neither an object nor an unfinished multipart upload.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -57,11 +58,18 @@ pub struct UploadSink {
 }
 
 impl UploadSink {
-    pub(crate) fn start(inner: Arc<Inner>, key: String, options: PutOptions, declared: Option<u64>, parent: &CancellationToken) -> Self {
+    pub(crate) fn start(
+        inner: Arc<Inner>,
+        key: String,
+        options: PutOptions,
+        declared: Option<u64>,
+        parent: &CancellationToken,
+        sent: Option<Arc<AtomicU64>>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let cancel = parent.child_token();
-        let progress = Progress::new();
-        let job = Job { inner, key: key.clone(), options, cancel: cancel.clone(), signal: parent.clone() };
+        let progress = Progress::counting(sent.clone());
+        let job = Job { inner, key: key.clone(), options, cancel: cancel.clone(), signal: parent.clone(), sent };
         let task = tokio::spawn(job.run_stream(rx, declared, progress.clone()));
         UploadSink { key, tx: Mutex::new(Some(tx)), cancel, task: Mutex::new(Some(task)), outcome: OnceCell::new(), progress }
     }
@@ -154,6 +162,8 @@ pub(crate) struct Job {
     pub cancel: CancellationToken,
     /// The caller's signal alone (the parent of `cancel`).
     pub signal: CancellationToken,
+    /// Body bytes sent so far (retries count again), when the caller asked.
+    pub sent: Option<Arc<AtomicU64>>,
 }
 
 fn length_mismatch(key: &str, declared: u64, seen: u64, too_long: bool) -> Error {
@@ -278,7 +288,7 @@ impl Job {
         let attempts = if retryable { retry.max_attempts } else { 1 };
         let mut attempt = 1;
         loop {
-            let progress = Progress::new();
+            let progress = Progress::counting(self.sent.clone());
             let sent = tokio::select! {
                 r = watch(make(progress.clone()), &progress, limit) => r,
                 _ = self.cancel.cancelled() => return Err(self.aborted()),

@@ -6,7 +6,7 @@
 const { Readable } = require('node:stream')
 const { isMainThread } = require('node:worker_threads')
 const { inspect } = require('node:util')
-const native = require('../binding.cjs')
+const native = require('./load-binding.cjs') // ../binding.cjs, with a clear error when no binary fits
 const errors = require('./errors.cjs')
 
 const { OWN_CLASSES, ConfigurationError, buildError, toStorageError, invalidArgument, abortedError, isTyped, parseNative } = errors

@@ -1,17 +1,26 @@
 // The packed tarball is the product: install it into fresh ESM and CommonJS
-// projects, as the host would, and run a round trip from each.
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+// projects, as the host would, and run a round trip from each; type-check it
+// from strict TypeScript projects; check the per-platform package layout, the
+// error when no binary fits, and the glibc the Linux binary needs.
+import { execFileSync, spawnSync } from 'node:child_process'
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parseTriple } from '@napi-rs/cli'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testServer } from './helpers/s3'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const rootPkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'))
+const PKG: string = rootPkg.name
 const s3 = testServer()
 let work: string
 let tarball: string
+/** The tarball unpacked: the package as it lands in node_modules. */
+let unpacked: string
+/** The addon in the tarball, e.g. storage-s3-native.linux-x64-gnu.node. */
+let addon: string
 
 const ROUND_TRIP = (imports: string) => `
 ${imports}
@@ -45,6 +54,10 @@ beforeAll(() => {
   work = mkdtempSync(path.join(tmpdir(), 's3-native-pack-'))
   npm(['pack', '--pack-destination', work], root)
   tarball = path.join(work, readdirSync(work).find((f) => f.endsWith('.tgz'))!)
+  mkdirSync(path.join(work, 'unpacked'))
+  execFileSync('tar', ['-xzf', tarball, '-C', path.join(work, 'unpacked')])
+  unpacked = path.join(work, 'unpacked', 'package')
+  addon = readdirSync(unpacked).find((f) => /^storage-s3-native\.[\w-]+\.node$/.test(f)) ?? ''
 }, 180_000)
 
 afterAll(() => {
@@ -52,14 +65,22 @@ afterAll(() => {
 })
 
 describe('the packed tarball', () => {
-  it('holds the addon, JS layer, typings and README, and no sources', () => {
+  it('holds the addon, JS layer, typings, README and LICENSE, and nothing else', () => {
     const listing = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n').filter(Boolean)
     const files = listing.map((f) => f.replace(/^package\//, ''))
-    for (const f of ['index.d.ts', 'binding.cjs', 'lib/index.cjs', 'lib/index.mjs', 'lib/errors.cjs', 'bin/check.mjs', 'README.md', 'package.json']) {
+    for (const f of ['index.d.ts', 'binding.cjs', 'binding.d.ts', 'lib/index.cjs', 'lib/index.mjs', 'lib/errors.cjs', 'lib/load-binding.cjs', 'bin/check.mjs', 'README.md', 'LICENSE', 'package.json']) {
       expect(files).toContain(f)
     }
-    expect(files.some((f) => /^storage-s3-native\.[\w-]+\.node$/.test(f))).toBe(true)
-    expect(files.filter((f) => f.startsWith('src/') || f.startsWith('core/') || f.startsWith('target/') || f.startsWith('__test__/'))).toEqual([])
+    expect(addon).toMatch(/^storage-s3-native\.[\w-]+\.node$/)
+    const allowed = [
+      /^(index\.d\.ts|binding\.cjs|binding\.d\.ts|README\.md|LICENSE|package\.json)$/,
+      /^lib\/[\w-]+\.(cjs|mjs)$/,
+      /^bin\/[\w-]+\.mjs$/,
+      /^scripts\/s3-server\.(mjs|d\.mts)$/, // the local server `storage-s3-check` starts
+      /^storage-s3-native\.[\w-]+\.node$/,
+    ]
+    expect(files.filter((f) => !allowed.some((re) => re.test(f)))).toEqual([])
+    expect(readFileSync(path.join(unpacked, 'LICENSE'), 'utf8')).toMatch(/^MIT License\n\nCopyright \(c\) \d{4} raptscallions contributors\n/)
   })
 
   for (const flavour of ['esm', 'cjs'] as const) {
@@ -81,4 +102,252 @@ describe('the packed tarball', () => {
       expect(JSON.parse(out)).toEqual({ body: 'packed', exists: false, notFound: true })
     }, 120_000)
   }
+})
+
+// ---- per-platform packages ------------------------------------------------
+// napi-rs layout: npm/<platform>/ holds the package for one binary
+// (`napi create-npm-dirs`); `napi pre-publish` copies the binaries in,
+// publishes them and only then adds them to optionalDependencies. Listing
+// unpublished packages there breaks `npm ci` (the lockfile cannot hold them).
+
+describe('per-platform packages (npm/)', () => {
+  const targets: string[] = rootPkg.napi.targets
+  const platforms = targets.map((t) => parseTriple(t))
+
+  it('has one package per napi target, matching the root package and the loader', () => {
+    const binding = readFileSync(path.join(root, 'binding.cjs'), 'utf8')
+    expect(readdirSync(path.join(root, 'npm')).sort()).toEqual(platforms.map((p) => p.platformArchABI).sort())
+    for (const p of platforms) {
+      const dir = path.join(root, 'npm', p.platformArchABI)
+      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'))
+      const node = `storage-s3-native.${p.platformArchABI}.node`
+      expect(pkg).toMatchObject({
+        name: `${PKG}-${p.platformArchABI}`,
+        version: rootPkg.version,
+        main: node,
+        files: [node],
+        os: [p.platform],
+        cpu: [p.arch],
+        license: rootPkg.license,
+        engines: rootPkg.engines,
+      })
+      expect(pkg.libc).toEqual(p.platform === 'linux' ? [p.abi === 'musl' ? 'musl' : 'glibc'] : undefined)
+      expect(readFileSync(path.join(dir, 'README.md'), 'utf8')).toContain(p.triple)
+      // The generated loader falls back to exactly this package and file name.
+      expect(binding).toContain(`require('${pkg.name}')`)
+      expect(binding).toContain(`require('./${node}')`)
+    }
+  })
+
+  it('lists them in optionalDependencies only as napi pre-publish writes them (all, same version) or not at all', () => {
+    const optional = rootPkg.optionalDependencies
+    if (optional !== undefined) {
+      expect(optional).toEqual(Object.fromEntries(platforms.map((p) => [`${PKG}-${p.platformArchABI}`, rootPkg.version])))
+    }
+    expect(rootPkg.files).not.toContain('npm/')
+  })
+})
+
+// ---- the error when no binary fits ---------------------------------------
+
+/** Requires the package entry in `dir` under a faked platform; returns the error it threw. */
+function loadError(dir: string, fake: { platform?: string; arch?: string; musl?: boolean } = {}) {
+  const preload = path.join(work, `fake-${fake.platform ?? 'host'}-${fake.arch ?? 'host'}-${fake.musl ? 'musl' : 'any'}.cjs`)
+  writeFileSync(
+    preload,
+    [
+      fake.platform && `Object.defineProperty(process, 'platform', { value: ${JSON.stringify(fake.platform)} })`,
+      fake.arch && `Object.defineProperty(process, 'arch', { value: ${JSON.stringify(fake.arch)} })`,
+      // The loader's libc test reads /usr/bin/ldd first.
+      fake.musl !== undefined &&
+        `const fs = require('fs'); const read = fs.readFileSync
+fs.readFileSync = function (p, ...rest) { return p === '/usr/bin/ldd' ? ${JSON.stringify(fake.musl ? 'musl libc' : 'GNU C Library')} : read.call(this, p, ...rest) }`,
+    ]
+      .filter(Boolean)
+      .join('\n'),
+  )
+  const script = `try { require('./lib/index.cjs'); console.log('null') } catch (e) { console.log(JSON.stringify({ message: e.message, code: e.code })) }`
+  const out = execFileSync(process.execPath, ['-r', preload, '-e', script], { cwd: dir, encoding: 'utf8' })
+  return JSON.parse(out.trim().split('\n').at(-1)!) as { message: string; code: string } | null
+}
+
+describe('when no native binary fits', () => {
+  it('names the platform, arch and libc, and the package to install (linux-arm64-musl: none published)', () => {
+    const err = loadError(unpacked, { platform: 'linux', arch: 'arm64', musl: true })
+    expect(err?.code).toBe('ERR_STORAGE_S3_NATIVE_BINARY')
+    expect(err?.message).toContain(`${PKG} has no native binary for linux-arm64-musl; install ${PKG}-linux-arm64-musl`)
+    expect(err?.message).toContain('not published')
+    expect(err?.message).toContain('build from source with `npm run build`')
+  })
+
+  it('points at the optional dependency for a published platform (linux-arm64-gnu, darwin-arm64, win32-x64-msvc)', () => {
+    expect(loadError(unpacked, { platform: 'linux', arch: 'arm64', musl: false })?.message).toMatch(
+      new RegExp(`^${PKG} has no native binary for linux-arm64-gnu; install ${PKG}-linux-arm64-gnu \\(an optional dependency`),
+    )
+    expect(loadError(unpacked, { platform: 'darwin', arch: 'arm64' })?.message).toContain(`no native binary for darwin-arm64; install ${PKG}-darwin-arm64 (`)
+    expect(loadError(unpacked, { platform: 'win32', arch: 'x64' })?.message).toContain(`no native binary for win32-x64-msvc; install ${PKG}-win32-x64-msvc (`)
+  })
+
+  it('names this machine when the binary is missing from the package', () => {
+    const dir = path.join(work, 'no-addon')
+    cpSync(unpacked, dir, { recursive: true, filter: (src) => !src.endsWith('.node') })
+    const host = addon.replace(/^storage-s3-native\.|\.node$/g, '')
+    expect(loadError(dir)?.message).toContain(`${PKG} has no native binary for ${host}; install ${PKG}-${host}`)
+  })
+
+  it('says why when the binary is there but does not load', () => {
+    const dir = path.join(work, 'broken-addon')
+    cpSync(unpacked, dir, { recursive: true })
+    writeFileSync(path.join(dir, addon), 'not a shared object')
+    const host = addon.replace(/^storage-s3-native\.|\.node$/g, '')
+    expect(loadError(dir)?.message).toMatch(new RegExp(`^${PKG} could not load its native binary for ${host}: .+build from source`))
+  })
+
+  it('loads normally when the binary fits', () => {
+    expect(loadError(unpacked)).toBeNull()
+  })
+})
+
+// ---- glibc baseline -------------------------------------------------------
+
+const linuxGnu = process.platform === 'linux' && Boolean((process.report?.getReport() as any)?.header?.glibcVersionRuntime)
+
+describe.skipIf(!linuxGnu)('glibc baseline of the Linux binary', () => {
+  it('needs glibc 2.28 or older (scripts/check-glibc.mjs)', () => {
+    const file = path.join(unpacked, addon)
+    const run = spawnSync(process.execPath, [path.join(root, 'scripts/check-glibc.mjs'), '--json', file], { encoding: 'utf8' })
+    const report = JSON.parse(run.stdout)
+    expect(report.glibc, `${addon} needs GLIBC_${report.glibc}; build it with npm run build / build:fast (not build:debug)`).toMatch(/^2\.\d+/)
+    expect(report.ok, `${addon} needs GLIBC_${report.glibc} > 2.28; build it with npm run build / build:fast (not build:debug)`).toBe(true)
+    expect(run.status).toBe(0)
+    const [major, minor] = report.glibc.split('.').map(Number)
+    expect(major === 2 && minor <= 28).toBe(true)
+
+    // Cross-check the ELF parser with binutils where it is installed.
+    const readelf = spawnSync('readelf', ['-V', '-W', file], { encoding: 'utf8' })
+    if (readelf.status === 0) {
+      const versions = [...new Set(readelf.stdout.match(/GLIBC_\d+(\.\d+)+/g) ?? [])].map((v) => v.slice(6))
+      expect([...versions].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))).toEqual(report.versions)
+    }
+  })
+
+  it('fails on a binary above the limit', () => {
+    const file = path.join(unpacked, addon)
+    const run = spawnSync(process.execPath, [path.join(root, 'scripts/check-glibc.mjs'), '--max', '2.2', file], { encoding: 'utf8' })
+    expect(run.status).toBe(1)
+    expect(run.stdout).toMatch(/TOO NEW/)
+  })
+})
+
+// ---- types from a consumer's point of view --------------------------------
+
+/** Names index.d.ts exports, read at test time (the export list grows). */
+function declaredExports(dts: string) {
+  const source = dts.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '')
+  const values = new Set<string>()
+  const types = new Set<string>()
+  for (const m of source.matchAll(/^export\s+(?:declare\s+)?(?:abstract\s+)?(const\s+enum|class|function|const|let|var|enum|interface|type|namespace)\s+([A-Za-z_$][\w$]*)/gm)) {
+    ;(['interface', 'type', 'namespace', 'const enum'].includes(m[1].replace(/\s+/g, ' ')) ? types : values).add(m[2])
+  }
+  for (const m of source.matchAll(/^export\s+(type\s+)?\{([^}]*)\}(?!\s*from)/gm)) {
+    for (const part of m[2].split(',').map((s) => s.trim()).filter(Boolean)) {
+      const typeOnly = Boolean(m[1]) || part.startsWith('type ')
+      const name = part.replace(/^type\s+/, '').split(/\s+as\s+/).at(-1)!
+      ;(typeOnly ? types : values).add(name)
+    }
+  }
+  if (/^export\s+\*|^export\s+(type\s+)?\{[^}]*\}\s*from/m.test(source)) throw new Error('index.d.ts re-exports from another file: extend declaredExports()')
+  for (const v of values) types.delete(v) // a class merged with an interface is a value
+  return { values: [...values].sort(), types: [...types].sort() }
+}
+
+describe('types from a consumer project (strict tsc)', () => {
+  let dir: string
+  let exportsOf: { values: string[]; types: string[] }
+  const tsc = path.join(root, 'node_modules/typescript/bin/tsc')
+
+  beforeAll(() => {
+    dir = path.join(work, 'types')
+    mkdirSync(dir)
+    writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'host-types', private: true }))
+    npm(['install', '--offline', '--no-package-lock', tarball], dir)
+    exportsOf = declaredExports(readFileSync(path.join(dir, 'node_modules', PKG, 'index.d.ts'), 'utf8'))
+  }, 120_000)
+
+  it('reads the export list from index.d.ts', () => {
+    expect(exportsOf.values).toEqual(
+      expect.arrayContaining(['S3StorageBackend', 'createS3Backend', 'generateStorageKey', 'StorageError', 'FileNotFoundError', 'ConfigurationError']),
+    )
+    expect(exportsOf.types).toEqual(expect.arrayContaining(['IStorageBackend', 'S3BackendOptions', 'UploadParams', 'StorageErrorReason']))
+  })
+
+  it('exports every declared value from both entry points at run time', () => {
+    const script = `
+      const cjs = require('${PKG}')
+      import('${PKG}').then((esm) => console.log(JSON.stringify({ cjs: Object.keys(cjs), esm: Object.keys(esm) })))`
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: dir, encoding: 'utf8' }))
+    expect(out.cjs).toEqual(expect.arrayContaining(exportsOf.values))
+    expect(out.esm).toEqual(expect.arrayContaining(exportsOf.values))
+  })
+
+  const body = (imports: string) => `${imports}
+
+export const values = [${exportsOf.values.join(', ')}] as const
+export const key: string = generateStorageKey({ groupId: 'g', filename: 'a.pdf' })
+export function describeError(e: unknown): string {
+  if (e instanceof FileNotFoundError) return e.code
+  if (e instanceof StorageError) return e.code
+  if (e instanceof ConfigurationError) return e.code
+  return 'other'
+}
+`
+  const esmImports = () =>
+    `import { ${exportsOf.values.join(', ')} } from '${PKG}'\nimport type { ${exportsOf.types.join(', ')} } from '${PKG}'`
+
+  function typecheck(name: string, compilerOptions: Record<string, unknown>, files: Record<string, string>) {
+    const project = path.join(dir, name)
+    mkdirSync(project, { recursive: true })
+    for (const [file, text] of Object.entries(files)) writeFileSync(path.join(project, file), text)
+    writeFileSync(
+      path.join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          target: 'ES2022',
+          skipLibCheck: false,
+          // The host has @types/node; borrow the repo's instead of installing it.
+          types: ['node'],
+          typeRoots: [path.join(root, 'node_modules/@types')],
+          ...compilerOptions,
+        },
+        files: Object.keys(files),
+      }),
+    )
+    const run = spawnSync(process.execPath, [tsc, '-p', project], { encoding: 'utf8' })
+    expect(run.stdout + run.stderr, `tsc -p ${name}`).toBe('')
+    expect(run.status).toBe(0)
+  }
+
+  it('node16: an ES module (.mts) and a CommonJS module (.cts)', () => {
+    typecheck(
+      'node16',
+      { module: 'node16', moduleResolution: 'node16' },
+      {
+        'esm.mts': body(esmImports()),
+        // ES import syntax in a .cts compiles to require(); `import x = require()` is the other CJS form.
+        'cjs.cts': `${body(esmImports())}\nimport pkg = require('${PKG}')\nexport const viaRequire = [${exportsOf.values.map((v) => `pkg.${v}`).join(', ')}] as const\n`,
+      },
+    )
+  }, 120_000)
+
+  it('bundler resolution (module esnext)', () => {
+    typecheck('bundler', { module: 'esnext', moduleResolution: 'bundler' }, { 'main.ts': body(esmImports()) })
+  }, 120_000)
+
+  it('fails for a name the package does not export (the check can fail)', () => {
+    expect(() =>
+      typecheck('negative', { module: 'node16', moduleResolution: 'node16' }, { 'bad.mts': `import { NoSuchExport } from '${PKG}'\nexport const x = NoSuchExport\n` }),
+    ).toThrow()
+  }, 120_000)
 })

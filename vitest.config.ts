@@ -13,8 +13,10 @@ export default defineConfig({
     // project inherits what it provides (inject('s3')). Do not repeat it in the projects:
     // each project would then start its own server.
     globalSetup: ['__test__/helpers/global-setup.ts'],
-    // The JSON report lets .ci/run print one plain "N passed, N failed" line.
-    reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
+    // The JSON report lets .ci/run print one plain "N passed, N failed" line per server;
+    // scripts/matrix.mjs sets VITEST_JSON_OUTPUT to test-results/vitest-<server>.json.
+    // S3_TEST_SERVER (s3s-fs | garage | moto) picks the server: __test__/helpers/servers.ts.
+    reporters: ['default', ['json', { outputFile: process.env.VITEST_JSON_OUTPUT || 'test-results/vitest.json' }]],
     projects: [
       {
         test: {

@@ -1,7 +1,7 @@
-// Starts one s3s-fs for the whole test run (or uses S3_TEST_ENDPOINT) and hands its
-// coordinates to test files through provide/inject.
+// Starts one S3 server for the whole test run (the kind S3_TEST_SERVER names, default s3s-fs;
+// or uses S3_TEST_ENDPOINT) and hands its coordinates to test files through provide/inject.
 import type { TestProject } from 'vitest/node';
-import { startS3Server } from '../../scripts/s3-server.mjs';
+import { selectedServerKind, startTestServer } from './servers';
 import type { S3TestConfig } from './vitest';
 
 function fromEnv(endpoint: string): S3TestConfig {
@@ -12,6 +12,7 @@ function fromEnv(endpoint: string): S3TestConfig {
   };
   const url = new URL(endpoint);
   return {
+    server: 'external',
     endpoint,
     region: process.env.S3_TEST_REGION ?? 'us-east-1',
     bucket: need('S3_TEST_BUCKET'),
@@ -30,8 +31,8 @@ export default async function setup({ provide }: Pick<TestProject, 'provide'>) {
     return;
   }
   // `localhost` so clients can also use http://<bucket>.localhost:<port> (virtual-hosted style).
-  const server = await startS3Server({ domain: 'localhost' });
-  const { endpoint, region, bucket, accessKeyId, secretAccessKey, dataDir, port, domain } = server;
-  provide('s3', { endpoint, region, bucket, accessKeyId, secretAccessKey, dataDir, port, domain });
+  const server = await startTestServer({ kind: selectedServerKind(), domain: 'localhost' });
+  const { kind, endpoint, region, bucket, accessKeyId, secretAccessKey, dataDir, port, domain } = server;
+  provide('s3', { server: kind, endpoint, region, bucket, accessKeyId, secretAccessKey, dataDir, port, domain });
   return () => server.stop();
 }

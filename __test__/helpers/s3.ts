@@ -1,11 +1,11 @@
 // Small helpers for tests that talk to the shared S3 test server.
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
-import path from 'node:path';
 import { inject } from 'vitest';
+import { listS3sFsLeftovers } from './servers';
 import type { S3TestConfig } from './vitest';
 
 export type { S3TestConfig };
+export { unfinishedUploads } from './servers';
 
 /** The server started by global-setup.ts. */
 export function testServer(): S3TestConfig {
@@ -17,19 +17,12 @@ export function uniqueKey(prefix = 'test'): string {
   return `${prefix}/${Date.now()}-${randomBytes(4).toString('hex')}`;
 }
 
-// State files s3s-fs 0.14.1 keeps for an unfinished multipart upload (all in the data dir root):
-//   .upload-<uuid>.json                                    upload id -> access key
-//   .upload_id-<uuid>.part-<n>                             uploaded parts
-//   .bucket-<b64>.object-<b64>.upload-<uuid>.metadata.json metadata given at create
-const UPLOAD_STATE = /^\.upload[-_]|\.upload-[0-9a-f-]{36}\.metadata\.json$/;
-
 /**
  * Paths (relative to dataDir) of s3s-fs multipart upload state files, to assert that no
- * upload was left orphaned. Note: the data dir is shared by all test files running in
+ * upload was left orphaned. s3s-fs only (it has no ListMultipartUploads); for any server use
+ * `unfinishedUploads(server)`. Note: the data dir is shared by all test files running in
  * parallel, so compare against a snapshot or use a dedicated server when that matters.
  */
 export function listLeftovers(dataDir: string): string[] {
-  return readdirSync(dataDir, { recursive: true, encoding: 'utf8' })
-    .filter((rel) => UPLOAD_STATE.test(path.basename(rel)))
-    .sort();
+  return listS3sFsLeftovers(dataDir);
 }

@@ -193,6 +193,7 @@ describe('error class injection', () => {
   it('raises the host classes for not-found, storage and configuration errors', async () => {
     const b = new S3StorageBackend({
       bucket: s3.bucket,
+      region: s3.region,
       endpoint: s3.endpoint,
       credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
       errorClasses,

@@ -1,10 +1,10 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startS3Server, type S3Server } from '../scripts/s3-server.mjs';
 import { S3StorageBackend, StorageError } from '../lib/index.mjs';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
 import { startRecordingProxy, type RecordingProxy } from './helpers/recording-proxy';
-import { listLeftovers, testServer, uniqueKey } from './helpers/s3';
+import { startTestServer, type TestServer } from './helpers/servers';
+import { testServer, unfinishedUploads, uniqueKey } from './helpers/s3';
 import { generatedSource, hashStream, KiB, md5, MiB, randomBuffer, readAll, sampleRss, sha256, sleep } from './helpers/streams';
 
 const s3 = testServer();
@@ -234,11 +234,11 @@ describe('upload: contentType and metadata', () => {
 });
 
 describe('upload: failures leave nothing behind (private server)', () => {
-  let server: S3Server;
+  let server: TestServer;
   let proxy: RecordingProxy;
   let priv: S3StorageBackend;
   beforeAll(async () => {
-    server = await startS3Server();
+    server = await startTestServer();
     proxy = await startRecordingProxy(target(server.port));
     priv = backendAt(proxy.endpoint, MULTIPART, server);
   });
@@ -267,7 +267,7 @@ describe('upload: failures leave nothing behind (private server)', () => {
       expect(err.details).toMatchObject({ reason: 'invalid_argument', field: 'contentLength', operation: 'upload', key });
       expect(err.statusCode).toBe(400);
       expect(await priv.exists(key)).toBe(false);
-      expect(listLeftovers(server.dataDir)).toEqual([]);
+      expect(await unfinishedUploads(server)).toEqual([]);
       if (multipart) {
         // it really went multipart, and the upload was aborted
         expect(calls()).toContain('POST create');
@@ -297,7 +297,7 @@ describe('upload: failures leave nothing behind (private server)', () => {
         expect(err).toBeInstanceOf(StorageError);
         expect(err.details).toMatchObject({ reason: 'aborted', operation: 'upload', key });
         expect(err.cause).toBe(boom);
-        expect(listLeftovers(server.dataDir)).toEqual([]);
+        expect(await unfinishedUploads(server)).toEqual([]);
         if (multipart) {
           expect(calls()).toContain('POST create');
           expect(calls()).toContain('DELETE complete/abort');
@@ -324,7 +324,7 @@ describe('upload: failures leave nothing behind (private server)', () => {
     expect(err).toBeInstanceOf(StorageError);
     expect(err.details).toMatchObject({ reason: 'invalid_argument', field: 'body', key });
     expect(await priv.exists(key)).toBe(false);
-    expect(listLeftovers(server.dataDir)).toEqual([]);
+    expect(await unfinishedUploads(server)).toEqual([]);
     if (before > MULTIPART.partSize) expect(calls()).toContain('DELETE complete/abort');
   });
 });

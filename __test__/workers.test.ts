@@ -1,14 +1,13 @@
 // The package inside worker_threads: several workers at once, and workers
 // terminated in the middle of a transfer.
 import { execFile } from 'node:child_process';
-import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as esm from '../lib/index.mjs';
-import { startS3Server, type S3Server } from '../scripts/s3-server.mjs';
-import { listLeftovers, testServer, uniqueKey, type S3TestConfig } from './helpers/s3';
+import { testServer, unfinishedUploads, uniqueKey, type S3TestConfig } from './helpers/s3';
+import { startTestServer, type TestServer } from './helpers/servers';
 
 const s3 = testServer();
 const MiB = 1024 * 1024;
@@ -83,9 +82,12 @@ function runChild(s3coords: object, jobs: ChildJob[], rounds: number) {
   });
 }
 
-function backendFor(server: Pick<S3TestConfig, 'bucket' | 'endpoint' | 'accessKeyId' | 'secretAccessKey'>) {
+type Coords = Pick<S3TestConfig, 'bucket' | 'region' | 'endpoint' | 'accessKeyId' | 'secretAccessKey'>;
+
+function backendFor(server: Coords) {
   return new esm.S3StorageBackend({
     bucket: server.bucket,
+    region: server.region,
     endpoint: server.endpoint,
     credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
   });
@@ -98,11 +100,12 @@ async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
 }
 
 /** The main thread still works: round trip with the ESM and the CommonJS entry. */
-async function mainThreadRoundTrip(server: Pick<S3TestConfig, 'bucket' | 'endpoint' | 'accessKeyId' | 'secretAccessKey'>) {
+async function mainThreadRoundTrip(server: Coords) {
   const cjs = createRequire(import.meta.url)('../lib/index.cjs') as typeof esm;
   const backend = backendFor(server);
   const viaCjs = new cjs.S3StorageBackend({
     bucket: server.bucket,
+    region: server.region,
     endpoint: server.endpoint,
     credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
   });
@@ -146,22 +149,22 @@ describe('several workers at once', () => {
 });
 
 describe('a worker terminated in the middle of a transfer', () => {
-  // A private server, so upload state files and temp files can be checked exactly.
-  let server: S3Server;
+  // A private server, so unfinished uploads (and s3s-fs's temp files) can be checked exactly.
+  let server: TestServer;
   // What the workers get (workerData must be cloneable: no functions).
-  let coords: Pick<S3Server, 'bucket' | 'endpoint' | 'accessKeyId' | 'secretAccessKey'>;
+  let coords: Coords;
   beforeAll(async () => {
-    server = await startS3Server();
-    const { bucket, endpoint, accessKeyId, secretAccessKey } = server;
-    coords = { bucket, endpoint, accessKeyId, secretAccessKey };
+    server = await startTestServer();
+    const { bucket, region, endpoint, accessKeyId, secretAccessKey } = server;
+    coords = { bucket, region, endpoint, accessKeyId, secretAccessKey };
   });
   afterAll(() => server?.stop());
 
   // Each scenario runs several times in its child: a crash after termination depends on timing.
   const ROUNDS = 3;
 
-  /** Files s3s-fs keeps for unfinished uploads: multipart state and streaming temp files. */
-  const unfinished = () => [...listLeftovers(server.dataDir), ...readdirSync(server.dataDir).filter((f) => f.startsWith('.tmp.'))];
+  /** Unfinished uploads: multipart uploads (and on s3s-fs its streaming temp files). */
+  const unfinished = () => unfinishedUploads(server, { tempFiles: true });
 
   /**
    * The child neither crashed nor hung, its workers were cut mid-transfer, and no partial
@@ -169,7 +172,7 @@ describe('a worker terminated in the middle of a transfer', () => {
    */
   async function expectSurvived(jobs: ChildJob[], rounds = ROUNDS, { bodyHeldByNetwork = false } = {}) {
     // Only this test's files count (a crashed child can leave an upload behind for good).
-    const before = new Set(unfinished());
+    const before = new Set(await unfinished());
     const { code, signal, report, stderr } = await runChild(coords, jobs, rounds);
     expect({ code, signal }, stderr).toEqual({ code: 0, signal: null });
     const roundNumbers = Array.from({ length: rounds }, (_, r) => r);
@@ -192,7 +195,7 @@ describe('a worker terminated in the middle of a transfer', () => {
       connectionsLeft: bodyHeldByNetwork ? expect.any(Number) : 0,
     });
     // Nothing is left on the server: multipart uploads aborted, streaming PutObjects cut.
-    await expect.poll(() => unfinished().filter((f) => !before.has(f)), { timeout: 10_000 }).toEqual([]);
+    await expect.poll(async () => (await unfinished()).filter((f) => !before.has(f)), { timeout: 10_000 }).toEqual([]);
     await mainThreadRoundTrip(server); // and this process is fine too
   }
 

@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3Server } from '../../scripts/s3-server.mjs';
+import { startTestServer } from './servers';
 import { signedRequest } from './http';
 import { startRecordingProxy, type RecordingProxy } from './recording-proxy';
 import { testServer, uniqueKey } from './s3';
@@ -46,15 +47,20 @@ describe('recording proxy', () => {
   });
 
   it('passes the target\'s rejections through', async () => {
-    const bad = await signedRequest({ method: 'GET', url: objectUrl('nope'), creds: { ...creds, secretAccessKey: 'wrong' } });
-    expect(bad.status).toBe(403);
-    expect(bad.body.toString()).toContain('SignatureDoesNotMatch');
+    // moto does not verify signatures, so a wrong secret is accepted there (404 for the key).
+    if (s3.server !== 'moto') {
+      const bad = await signedRequest({ method: 'GET', url: objectUrl('nope'), creds: { ...creds, secretAccessKey: 'wrong' } });
+      expect(bad.status).toBe(403);
+      // Garage: AccessDenied ("Forbidden: Invalid signature")
+      expect(bad.body.toString()).toContain(s3.server === 'garage' ? 'Invalid signature' : 'SignatureDoesNotMatch');
+    }
 
     const missing = await signedRequest({ method: 'GET', url: objectUrl(uniqueKey('missing')), creds });
     expect(missing.status).toBe(404);
   });
 
-  it('keeps client connections alive', async () => {
+  // moto (werkzeug) answers every request with Connection: close: nothing to keep alive.
+  it.skipIf(s3.server === 'moto')('keeps client connections alive', async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
       const first = await signedRequest({ method: 'GET', url: objectUrl('nope'), creds, agent });
@@ -82,7 +88,8 @@ describe('recording proxy', () => {
         res.resume();
         res.on('end', () => resolve({ status: res.statusCode ?? 0, sawContinue }));
       });
-      req.on('continue', () => {
+      // once: moto (werkzeug) sends "100 Continue" twice.
+      req.once('continue', () => {
         sawContinue = true;
         req.end(body);
       });
@@ -101,11 +108,11 @@ describe('recording proxy', () => {
     // The signed Host is <bucket>.localhost:<proxy port>, so s3s-fs must accept that domain.
     const target = { host: '127.0.0.1', port: 0 };
     const own = await startRecordingProxy(target);
-    const server = await startS3Server({ domain: ['localhost', `localhost:${own.port}`] });
+    const server = await startTestServer({ domain: ['localhost', `localhost:${own.port}`] });
     target.port = server.port;
     try {
       const url = `http://${server.bucket}.localhost:${own.port}/vhost.txt`;
-      const ownCreds = { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey };
+      const ownCreds = { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey, region: server.region };
       expect((await signedRequest({ method: 'PUT', url, body: 'vhost', creds: ownCreds })).status).toBe(200);
       expect((await signedRequest({ method: 'GET', url, creds: ownCreds })).body.toString()).toBe('vhost');
       expect(own.requests.map((r) => [r.method, r.url, r.headers.host])).toEqual([
@@ -119,7 +126,8 @@ describe('recording proxy', () => {
   });
 
   it('cuts the upstream upload when the client disconnects mid-body', async () => {
-    // Own server, so the temp-file check is not disturbed by other test files.
+    // Own server, so the temp-file check is not disturbed by other test files. Always s3s-fs:
+    // its temp file is what shows the upstream request being cut (this tests the proxy).
     const server = await startS3Server();
     const own = await startRecordingProxy({ host: server.host, port: server.port });
     try {

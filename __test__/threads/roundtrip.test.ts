@@ -49,7 +49,7 @@ describe('in a vitest worker thread', () => {
 
   it('works through the CommonJS entry too (stream upload)', async () => {
     const cjs = createRequire(import.meta.url)('../../lib/index.cjs') as typeof import('../../index');
-    const backend = new cjs.S3StorageBackend({ bucket: s3.bucket, endpoint: s3.endpoint, credentials });
+    const backend = new cjs.S3StorageBackend({ bucket: s3.bucket, region: s3.region, endpoint: s3.endpoint, credentials });
     const key = uniqueKey('threads-cjs');
     await backend.upload({ key, body: Readable.from(['a', 'b', 'c']), contentType: 'text/plain' });
     expect((await readAll(await backend.download(key))).toString()).toBe('abc');

@@ -1,7 +1,7 @@
 // Child process for workers.test.ts: starts transfer.mjs workers, terminates each once it
 // posts a message matching its `until`, then uses the package on this thread; ROUNDS times.
 // A crash shows up as this process's exit signal, a hang as the parent's kill.
-// Env: S3 = JSON { bucket, endpoint, accessKeyId, secretAccessKey };
+// Env: S3 = JSON { bucket, region, endpoint, accessKeyId, secretAccessKey };
 //      JOBS = JSON [{ workerData, until, stall? }]; `until` is "name" (truthy) or "name>=number";
 //        with `stall: { limit, direction }` the worker talks through a stalling-proxy.mjs relay,
 //        and is terminated only once that relay holds its connection;
@@ -24,6 +24,7 @@ function matcher(until) {
 
 const backend = new S3StorageBackend({
   bucket: s3.bucket,
+  region: s3.region,
   endpoint: s3.endpoint,
   credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
 })

@@ -13,6 +13,7 @@ import { S3StorageBackend } from '../../../lib/index.mjs'
 const { s3, key, mode, multipart, contentLength, stallAfter, flowing } = workerData
 const backend = new S3StorageBackend({
   bucket: s3.bucket,
+  region: s3.region,
   endpoint: s3.endpoint,
   credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
   multipart,

@@ -145,6 +145,10 @@ describe('per-platform packages (npm/)', () => {
       expect(optional).toEqual(Object.fromEntries(platforms.map((p) => [`${PKG}-${p.platformArchABI}`, rootPkg.version])))
     }
     expect(rootPkg.files).not.toContain('npm/')
+    // `npm publish` runs it: it needs every npm/<platform>/*.node (napi artifacts), publishes those, then adds them.
+    expect(rootPkg.scripts.prepublishOnly).toMatch(/^napi pre-?publish\b/)
+    // `npm version` keeps npm/*/package.json at the root's version.
+    expect(rootPkg.scripts.version).toBe('napi version')
   })
 })
 

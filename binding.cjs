@@ -839,4 +839,5 @@ module.exports.AbortHandle = nativeBinding.AbortHandle
 module.exports.NativeBackend = nativeBinding.NativeBackend
 module.exports.NativeDownload = nativeBinding.NativeDownload
 module.exports.NativeUpload = nativeBinding.NativeUpload
+module.exports.TransferCounter = nativeBinding.TransferCounter
 module.exports.generateStorageKey = nativeBinding.generateStorageKey

@@ -23,17 +23,27 @@ export declare class NativeBackend {
   static fromEnv(env: Record<string, string>, overrides: any): NativeBackend
   describe(): BackendDescription
   /**
-   * Uploads a Buffer without copying it; the caller must not change it
-   * until the promise settles.
+   * Uploads a Buffer. With `copy` false the bytes are not copied (the
+   * caller must not change them until the promise settles); workers pass
+   * true, because a terminated worker frees its memory under a transfer.
    */
-  putBuffer(key: string, body: Buffer, contentType: string, metadata?: Record<string, string> | undefined | null, abort?: number | undefined | null): Promise<UploadDone>
+  putBuffer(key: string, body: Buffer, contentType: string, metadata?: Record<string, string> | undefined | null, abort?: number | undefined | null, copy?: boolean | undefined | null, progress?: TransferCounter | undefined | null): Promise<UploadDone>
   /** Validates, then starts a streaming upload fed by `NativeUpload.write`. */
-  startUpload(key: string, contentType: string, metadata?: Record<string, string> | undefined | null, contentLength?: number | undefined | null, abort?: number | undefined | null): Promise<NativeUpload>
-  openDownload(key: string, abort?: number | undefined | null): Promise<NativeDownload>
+  startUpload(key: string, contentType: string, metadata?: Record<string, string> | undefined | null, contentLength?: number | undefined | null, abort?: number | undefined | null, progress?: TransferCounter | undefined | null): Promise<NativeUpload>
+  openDownload(key: string, abort?: number | undefined | null, rangeStart?: number | undefined | null, rangeEnd?: number | undefined | null): Promise<NativeDownload>
   delete(key: string, abort?: number | undefined | null): Promise<void>
   exists(key: string, abort?: number | undefined | null): Promise<boolean>
   head(key: string, abort?: number | undefined | null): Promise<ObjectHead>
-  signUrl(key: string, method: string, expiresIn?: number | undefined | null, contentType?: string | undefined | null): Promise<SignedUrlResult>
+  /**
+   * Signs at once with static credentials; `null` means "use signUrl"
+   * (credentials from the default chain need an async step).
+   */
+  signUrlNow(key: string, options: SignOptions): SignedUrlResult | null
+  signUrl(key: string, options: SignOptions): Promise<SignedUrlResult>
+  presignPost(options: PostFormOptions): Promise<PresignedPostResult>
+  copy(fromKey: string, toKey: string, contentType?: string | undefined | null, metadata?: Record<string, string> | undefined | null, abort?: number | undefined | null): Promise<UploadDone>
+  list(prefix?: string | undefined | null, cursor?: string | undefined | null, limit?: number | undefined | null, abort?: number | undefined | null): Promise<ListPageResult>
+  deleteMany(keys: Array<string>, abort?: number | undefined | null): Promise<DeleteManyResult>
 }
 
 /** The reading end of a download. */
@@ -49,11 +59,20 @@ export declare class NativeDownload {
 
 /** The writing end of a streaming upload. */
 export declare class NativeUpload {
-  /** Resolves when the engine accepted the chunk (backpressure). */
-  write(chunk: Buffer): Promise<void>
+  /**
+   * Resolves when the engine accepted the chunk (backpressure). `copy`:
+   * see `NativeBackend.putBuffer`.
+   */
+  write(chunk: Buffer, copy?: boolean | undefined | null): Promise<void>
   finish(): Promise<UploadDone>
   /** Resolves once nothing of the upload is left on the server. */
   abort(): Promise<void>
+}
+
+/** Body bytes an upload has sent so far; JS polls it for `onProgress`. */
+export declare class TransferCounter {
+  constructor()
+  get value(): number
 }
 
 /** What `util.inspect` and `JSON.stringify` show of a backend: no secrets. */
@@ -69,13 +88,43 @@ export interface BackendDescription {
   timeouts: TimeoutDescription
 }
 
+export interface DeleteManyResult {
+  deleted: Array<string>
+  failed: Array<FailedDelete>
+}
+
+export interface FailedDelete {
+  key: string
+  /** The error's JSON description (see `lib/errors.cjs`). */
+  error: string
+}
+
+export interface FormField {
+  name: string
+  value: string
+}
+
 /** `<groupId>/<yyyy>/<mm>/<uuid>[.<ext>]`; `date_ms` is a JS timestamp. */
 export declare function generateStorageKey(groupId: string, filename: string | undefined | null, dateMs: number): string
+
+export interface ListPageResult {
+  items: Array<ObjectEntry>
+  nextCursor?: string
+}
 
 export interface MultipartDescription {
   partSize: number
   queueSize: number
   threshold: number
+  copyThreshold: number
+  copyPartSize: number
+}
+
+export interface ObjectEntry {
+  key: string
+  size: number
+  etag?: string
+  lastModified?: string
 }
 
 export interface ObjectHead {
@@ -84,6 +133,20 @@ export interface ObjectHead {
   contentType?: string
   lastModified?: string
   metadata: Record<string, string>
+}
+
+export interface PostFormOptions {
+  key: string
+  contentType?: string
+  maxSize: number
+  minSize?: number
+  expiresIn?: number
+}
+
+export interface PresignedPostResult {
+  url: string
+  fields: Array<FormField>
+  expiresAt: string
 }
 
 export interface RetryDescription {
@@ -95,6 +158,15 @@ export interface RetryDescription {
 export interface SignedUrlResult {
   url: string
   expiresAt: string
+}
+
+export interface SignOptions {
+  method: string
+  expiresIn?: number
+  contentType?: string
+  contentLength?: number
+  responseContentType?: string
+  downloadFilename?: string
 }
 
 export interface TimeoutDescription {

@@ -59,6 +59,10 @@ export interface MultipartOptions {
   queueSize?: number
   /** Bodies of known length up to this many bytes go in one PutObject. Default 256 MiB (a Buffer above it goes as concurrent parts). */
   threshold?: number
+  /** `copy()` of objects up to this size is one CopyObject; above it, UploadPartCopy. Default and maximum 5 GiB. */
+  copyThreshold?: number
+  /** Bytes per UploadPartCopy above `copyThreshold` (raised when 10,000 parts would not do). Default 512 MiB. */
+  copyPartSize?: number
 }
 
 export interface RetryOptions {
@@ -85,6 +89,111 @@ export interface TimeoutOptions {
 export interface CallOptions {
   /** Aborting rejects at once with reason "aborted", stops the transfer and frees its connection. */
   signal?: AbortSignal
+}
+
+/** Progress of a transfer: bytes sent (upload) or delivered to the stream (download). */
+export interface TransferProgress {
+  loaded: number
+  /** Known for Buffers, streams with contentLength, and downloads. */
+  total?: number
+}
+
+export interface TransferOptions extends CallOptions {
+  /**
+   * Called as bytes move (uploads: every 100 ms while sending, and once at the
+   * end; downloads: per chunk). `loaded` never decreases. What it throws is ignored.
+   */
+  onProgress?: (progress: TransferProgress) => void
+}
+
+export interface DownloadOptions extends TransferOptions {
+  /** Only bytes `start` to `end` (inclusive; to the end of the object without `end`). */
+  range?: { start: number; end?: number }
+}
+
+/** `getSignedUrl` options beyond the host's. */
+export interface SignedUrlRequest extends SignedUrlOptions, CallOptions {
+  /** PUT: the exact body size the uploader must send (signed; another size is refused by the service). */
+  contentLength?: number
+  /** GET: the Content-Type the response will carry. */
+  responseContentType?: string
+  /** GET: serve as an attachment under this file name (any Unicode; RFC 6266 / 5987 encoded). */
+  downloadFilename?: string
+}
+
+export interface ObjectHead {
+  key: string
+  size: number
+  etag?: string
+  contentType?: string
+  /** ISO 8601. */
+  lastModified?: string
+  /** Names lower-cased. */
+  metadata: Record<string, string>
+}
+
+export interface CopyOptions extends CallOptions {
+  /** Replaces the source's content type (metadata is kept unless also given). */
+  contentType?: string
+  /** Replaces the source's metadata (the content type is kept unless also given). */
+  metadata?: Record<string, string>
+}
+
+export interface ListOptions extends CallOptions {
+  /** Only keys starting with this. */
+  prefix?: string
+  /** `nextCursor` of the previous page. */
+  cursor?: string
+  /** Objects per page, 1–1000. Default 1000. */
+  limit?: number
+}
+
+export interface ObjectSummary {
+  key: string
+  size: number
+  etag?: string
+  /** ISO 8601. */
+  lastModified?: string
+}
+
+export interface ListPage {
+  items: ObjectSummary[]
+  /** Present when more objects follow. */
+  nextCursor?: string
+}
+
+export interface ListAllOptions extends CallOptions {
+  prefix?: string
+  /** Objects fetched per request, 1–1000. Default 1000. */
+  pageSize?: number
+}
+
+export interface DeleteManyResult {
+  /** Keys that are gone (missing keys included). */
+  deleted: string[]
+  /** Keys the service refused, each with its typed error. */
+  failed: { key: string; error: StorageError }[]
+}
+
+export interface PresignedPostParams {
+  key: string
+  /** The Content-Type the form must send (a condition of the policy). */
+  contentType?: string
+  /** Largest accepted file, bytes (enforced by the service). */
+  maxSize: number
+  /** Smallest accepted file, bytes. Default 0. */
+  minSize?: number
+  /** Seconds, 1–604800; the backend's default when absent. */
+  expiresIn?: number
+}
+
+export interface PresignedPost {
+  /** Form action. */
+  url: string
+  /** Form fields to send before the file (the file field, named "file", goes last). */
+  fields: Record<string, string>
+  /** ISO 8601. */
+  expiresAt: string
 }
 
 export interface ErrorClasses {
@@ -125,7 +234,18 @@ export type StorageErrorReason =
 
 export interface StorageErrorDetails {
   reason: StorageErrorReason
-  operation: 'upload' | 'download' | 'delete' | 'exists' | 'head' | 'getSignedUrl' | 'generateStorageKey'
+  operation:
+    | 'upload'
+    | 'download'
+    | 'delete'
+    | 'exists'
+    | 'head'
+    | 'getSignedUrl'
+    | 'generateStorageKey'
+    | 'copy'
+    | 'list'
+    | 'deleteMany'
+    | 'createPresignedPost'
   key?: string
   bucket?: string
   /** The argument at fault, for invalid_argument. */
@@ -161,11 +281,21 @@ export interface DownloadStream extends Readable {
 export declare class S3StorageBackend implements IStorageBackend {
   /** @throws ConfigurationError naming every bad option. */
   constructor(options: S3BackendOptions)
-  upload(params: UploadParams, options?: CallOptions): Promise<UploadResult>
-  download(key: string, options?: CallOptions): Promise<DownloadStream>
+  upload(params: UploadParams, options?: TransferOptions): Promise<UploadResult>
+  download(key: string, options?: DownloadOptions): Promise<DownloadStream>
   delete(key: string, options?: CallOptions): Promise<void>
   exists(key: string, options?: CallOptions): Promise<boolean>
-  getSignedUrl(key: string, options?: SignedUrlOptions & CallOptions): Promise<SignedUrl>
+  getSignedUrl(key: string, options?: SignedUrlRequest): Promise<SignedUrl>
+  /** @throws FileNotFoundError when the object does not exist. */
+  head(key: string, options?: CallOptions): Promise<ObjectHead>
+  /** Server-side copy of any size. @throws FileNotFoundError (key: fromKey) when the source does not exist. */
+  copy(fromKey: string, toKey: string, options?: CopyOptions): Promise<UploadResult>
+  list(options?: ListOptions): Promise<ListPage>
+  /** Every object under `prefix`; pages are fetched as the loop asks for them. */
+  listAll(options?: ListAllOptions): AsyncIterableIterator<ObjectSummary>
+  /** Rejects only when a request fails as a whole; retrying is safe. */
+  deleteMany(keys: readonly string[], options?: CallOptions): Promise<DeleteManyResult>
+  createPresignedPost(params: PresignedPostParams, options?: CallOptions): Promise<PresignedPost>
   describe(): BackendDescription
   toJSON(): BackendDescription
 }

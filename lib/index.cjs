@@ -93,12 +93,15 @@ class DownloadStream extends Readable {
   #reader
   #toError
   #release
+  #onProgress
+  #loaded = 0
 
-  constructor(reader, toError, release) {
+  constructor(reader, toError, release, onProgress) {
     super()
     this.#reader = reader
     this.#toError = toError
     this.#release = release
+    this.#onProgress = onProgress
     /** Object size in bytes, from the response headers. */
     this.contentLength = reader.contentLength ?? undefined
     this.contentType = reader.contentType ?? undefined
@@ -108,8 +111,12 @@ class DownloadStream extends Readable {
   _read() {
     this.#reader.read(DOWNLOAD_READ_BYTES).then(
       (chunk) => {
-        if (!this.destroyed) this.push(chunk)
-        else this.#reader.close()
+        if (this.destroyed) return this.#reader.close()
+        if (this.#onProgress && (chunk !== null || this.#loaded === 0)) {
+          this.#loaded += chunk?.length ?? 0
+          report(this.#onProgress, { loaded: this.#loaded, total: this.contentLength })
+        }
+        this.push(chunk)
       },
       (err) => this.destroy(this.#toError(err)),
     )
@@ -119,6 +126,58 @@ class DownloadStream extends Readable {
     this.#reader.close()
     this.#release?.()
     callback(err)
+  }
+}
+
+/** Calls a progress callback; what it throws must not break the transfer. */
+function report(onProgress, event) {
+  try {
+    onProgress(event.total === undefined ? { loaded: event.loaded } : event)
+  } catch {
+    // ignored, as documented
+  }
+}
+
+/** How often an upload's sent-bytes counter is read for `onProgress`. */
+const PROGRESS_INTERVAL_MS = 100
+
+/**
+ * Reports upload progress from the native counter of bytes sent: monotonic
+ * (a retried request sends bytes again) and capped at the total.
+ */
+class UploadProgress {
+  #onProgress
+  #total
+  #last = -1
+  #timer
+  counter
+
+  constructor(onProgress, total) {
+    this.#onProgress = onProgress
+    this.#total = total
+    this.counter = new native.TransferCounter()
+    this.#timer = setInterval(() => this.poll(), PROGRESS_INTERVAL_MS)
+    this.#timer.unref?.()
+  }
+
+  poll() {
+    let loaded = Math.max(this.#last, this.counter.value)
+    if (this.#total !== undefined) loaded = Math.min(loaded, this.#total)
+    if (loaded === this.#last) return
+    this.#last = loaded
+    report(this.#onProgress, { loaded, total: this.#total })
+  }
+
+  /** Stops polling; after success, reports the whole body as sent. */
+  stop(ok, size) {
+    clearInterval(this.#timer)
+    if (!ok) return
+    const loaded = size ?? this.#total ?? Math.max(this.#last, this.counter.value)
+    // Unknown length: the last event also carries the total, now known.
+    if (loaded !== this.#last || this.#total === undefined) {
+      this.#last = loaded
+      report(this.#onProgress, { loaded, total: this.#total ?? loaded })
+    }
   }
 }
 
@@ -168,7 +227,7 @@ class S3StorageBackend {
    */
   async #run(operation, key, opts, call, keep) {
     if (opts !== undefined && opts !== null && typeof opts !== 'object') {
-      throw this.#invalid(operation, key, 'options', 'must be an object { signal? }')
+      throw this.#invalid(operation, key, 'options', 'must be an object')
     }
     const signal = opts?.signal
     if (signal !== undefined && !isAbortSignal(signal)) throw this.#invalid(operation, key, 'signal', 'must be an AbortSignal')
@@ -206,19 +265,47 @@ class S3StorageBackend {
       }
     }
     const meta = metadata ?? undefined
+    const onProgress = this.#progressOption('upload', key, opts)
     if (body instanceof Uint8Array) {
       if (contentLength !== undefined && contentLength !== body.byteLength) {
         throw this.#invalid('upload', key, 'contentLength', `is ${contentLength} but the body has ${body.byteLength} bytes`)
       }
-      const out = await this.#run('upload', key, opts, (abort) => this.#native.putBuffer(key, bufferView(body), contentType, meta, abort, COPY_BODIES))
-      return { key, etag: out.etag ?? undefined }
+      const progress = onProgress && new UploadProgress(onProgress, body.byteLength)
+      let ok = false
+      try {
+        const out = await this.#run('upload', key, opts, (abort) =>
+          this.#native.putBuffer(key, bufferView(body), contentType, meta, abort, COPY_BODIES, progress?.counter),
+        )
+        ok = true
+        return { key, etag: out.etag ?? undefined }
+      } finally {
+        progress?.stop(ok)
+      }
     }
     if (!isReadableLike(body)) throw this.#invalid('upload', key, 'body', 'must be a Buffer, Uint8Array or Readable stream')
-    return this.#run('upload', key, opts, (abort) => this.#uploadStream(key, body, contentType, meta, contentLength, abort, opts?.signal))
+    const progress = onProgress && new UploadProgress(onProgress, contentLength)
+    let ok = false
+    try {
+      const out = await this.#run('upload', key, opts, (abort) =>
+        this.#uploadStream(key, body, contentType, meta, contentLength, abort, opts?.signal, progress),
+      )
+      ok = true
+      return out
+    } finally {
+      progress?.stop(ok)
+    }
   }
 
-  async #uploadStream(key, body, contentType, metadata, contentLength, abort, signal) {
-    const upload = await this.#native.startUpload(key, contentType, metadata, contentLength, abort)
+  #progressOption(operation, key, opts) {
+    const onProgress = opts !== null && typeof opts === 'object' ? opts.onProgress : undefined
+    if (onProgress !== undefined && typeof onProgress !== 'function') {
+      throw this.#invalid(operation, key, 'onProgress', 'must be a function ({ loaded, total? }) => void')
+    }
+    return onProgress
+  }
+
+  async #uploadStream(key, body, contentType, metadata, contentLength, abort, signal, progress) {
+    const upload = await this.#native.startUpload(key, contentType, metadata, contentLength, abort, progress?.counter)
     const encoding = body.readableEncoding ?? 'utf8'
     // An abort must also stop waiting for a source that never ends.
     const stopSource = () => body.destroy?.(this.#aborted('upload', key, signal))
@@ -266,12 +353,21 @@ class S3StorageBackend {
 
   async download(key, opts) {
     this.#checkKey('download', key)
+    const onProgress = this.#progressOption('download', key, opts)
+    const range = opts !== null && typeof opts === 'object' ? opts.range : undefined
+    if (range !== undefined) {
+      if (range === null || typeof range !== 'object') throw this.#invalid('download', key, 'range', 'must be an object { start, end? }')
+      if (typeof range.start !== 'number') throw this.#invalid('download', key, 'range.start', 'must be a number (first byte, from 0)')
+      if (range.end !== undefined && typeof range.end !== 'number') {
+        throw this.#invalid('download', key, 'range.end', 'must be a number (last byte, inclusive)')
+      }
+    }
     let stream
     await this.#run(
       'download',
       key,
       opts,
-      (abort) => this.#native.openDownload(key, abort),
+      (abort) => this.#native.openDownload(key, abort, range?.start, range?.end),
       (reader, signal, release) => {
         // After the download resolved, an abort ends the stream with a typed error;
         // both listeners go when the stream is destroyed (ended, failed or aborted).
@@ -280,7 +376,7 @@ class S3StorageBackend {
           release()
           signal?.removeEventListener('abort', onAbort)
         }
-        stream = new DownloadStream(reader, (err) => this.#fail(err, 'download', key), releaseAll)
+        stream = new DownloadStream(reader, (err) => this.#fail(err, 'download', key), releaseAll, onProgress)
         if (!signal) return false
         signal.addEventListener('abort', onAbort, { once: true })
         return true
@@ -304,15 +400,125 @@ class S3StorageBackend {
     if (options !== undefined && options !== null && typeof options !== 'object') {
       throw this.#invalid('getSignedUrl', key, 'options', 'must be an object')
     }
-    const { expiresIn, method = 'GET', contentType, signal } = options ?? {}
+    const { expiresIn, method = 'GET', contentType, contentLength, responseContentType, downloadFilename, signal } = options ?? {}
     if (expiresIn !== undefined && typeof expiresIn !== 'number') {
       throw this.#invalid('getSignedUrl', key, 'expiresIn', 'must be a number of seconds')
     }
     if (typeof method !== 'string') throw this.#invalid('getSignedUrl', key, 'method', 'must be "GET" or "PUT"')
-    if (contentType !== undefined && typeof contentType !== 'string') {
-      throw this.#invalid('getSignedUrl', key, 'contentType', 'must be a string')
+    for (const [field, value] of Object.entries({ contentType, responseContentType, downloadFilename })) {
+      if (value !== undefined && typeof value !== 'string') throw this.#invalid('getSignedUrl', key, field, 'must be a string')
     }
-    return this.#run('getSignedUrl', key, { signal }, () => this.#native.signUrl(key, method, expiresIn, contentType))
+    if (contentLength !== undefined && typeof contentLength !== 'number') {
+      throw this.#invalid('getSignedUrl', key, 'contentLength', 'must be a number of bytes')
+    }
+    if (signal !== undefined && !isAbortSignal(signal)) throw this.#invalid('getSignedUrl', key, 'signal', 'must be an AbortSignal')
+    if (signal?.aborted) throw this.#aborted('getSignedUrl', key, signal)
+    const request = { method, expiresIn, contentType, contentLength, responseContentType, downloadFilename }
+    let signed
+    try {
+      // Static credentials: signed right here, no request and no thread hop.
+      signed = this.#native.signUrlNow(key, request)
+    } catch (err) {
+      throw this.#fail(err, 'getSignedUrl', key)
+    }
+    if (signed) return signed
+    return this.#run('getSignedUrl', key, { signal }, () => this.#native.signUrl(key, request))
+  }
+
+  /**
+   * A browser form upload (S3 POST Object) whose size the service enforces:
+   * post `fields` then the file (last) as multipart/form-data to `url`.
+   */
+  async createPresignedPost(params, opts) {
+    if (params === null || typeof params !== 'object') throw this.#invalid('createPresignedPost', undefined, 'params', 'must be an object')
+    const { key, contentType, maxSize, minSize, expiresIn } = params
+    this.#checkKey('createPresignedPost', key)
+    if (typeof maxSize !== 'number') throw this.#invalid('createPresignedPost', key, 'maxSize', 'must be a number of bytes')
+    if (minSize !== undefined && typeof minSize !== 'number') throw this.#invalid('createPresignedPost', key, 'minSize', 'must be a number of bytes')
+    if (expiresIn !== undefined && typeof expiresIn !== 'number') throw this.#invalid('createPresignedPost', key, 'expiresIn', 'must be a number of seconds')
+    if (contentType !== undefined && typeof contentType !== 'string') throw this.#invalid('createPresignedPost', key, 'contentType', 'must be a string')
+    const form = await this.#run('createPresignedPost', key, opts, () =>
+      this.#native.presignPost({ key, contentType, maxSize, minSize, expiresIn }),
+    )
+    const fields = {}
+    for (const { name, value } of form.fields) fields[name] = value
+    return { url: form.url, fields, expiresAt: form.expiresAt }
+  }
+
+  /** Size, ETag, content type, last modified time and metadata of an object. */
+  async head(key, opts) {
+    this.#checkKey('head', key)
+    const h = await this.#run('head', key, opts, (abort) => this.#native.head(key, abort))
+    return {
+      key,
+      size: h.size,
+      etag: h.etag ?? undefined,
+      contentType: h.contentType ?? undefined,
+      lastModified: h.lastModified ?? undefined,
+      metadata: h.metadata ?? {},
+    }
+  }
+
+  /** Server-side copy of any size; `contentType`/`metadata` replace the source's. */
+  async copy(fromKey, toKey, options) {
+    this.#checkKey('copy', fromKey)
+    this.#checkKey('copy', toKey)
+    if (options !== undefined && options !== null && typeof options !== 'object') throw this.#invalid('copy', toKey, 'options', 'must be an object')
+    const { contentType, metadata } = options ?? {}
+    if (contentType !== undefined && typeof contentType !== 'string') throw this.#invalid('copy', toKey, 'contentType', 'must be a string')
+    if (metadata !== undefined) {
+      if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) throw this.#invalid('copy', toKey, 'metadata', 'must be an object of strings')
+      for (const [name, value] of Object.entries(metadata)) {
+        if (typeof value !== 'string') throw this.#invalid('copy', toKey, `metadata.${name}`, `must be a string, got ${typeof value}`)
+      }
+    }
+    const out = await this.#run('copy', toKey, options, (abort) => this.#native.copy(fromKey, toKey, contentType, metadata, abort))
+    return { key: toKey, etag: out.etag ?? undefined }
+  }
+
+  /** One page of objects under `prefix`, in key order; pass `nextCursor` back for the next. */
+  async list(options) {
+    if (options !== undefined && options !== null && typeof options !== 'object') throw this.#invalid('list', undefined, 'options', 'must be an object')
+    const { prefix, cursor, limit } = options ?? {}
+    if (prefix !== undefined && typeof prefix !== 'string') throw this.#invalid('list', undefined, 'prefix', 'must be a string')
+    if (cursor !== undefined && typeof cursor !== 'string') throw this.#invalid('list', prefix, 'cursor', 'must be a string (a nextCursor)')
+    if (limit !== undefined && typeof limit !== 'number') throw this.#invalid('list', prefix, 'limit', 'must be a number from 1 to 1000')
+    const page = await this.#run('list', prefix ?? '', options, (abort) => this.#native.list(prefix, cursor, limit, abort))
+    const items = page.items.map((o) => ({
+      key: o.key,
+      size: o.size,
+      etag: o.etag ?? undefined,
+      lastModified: o.lastModified ?? undefined,
+    }))
+    return page.nextCursor ? { items, nextCursor: page.nextCursor } : { items }
+  }
+
+  /** Every object under `prefix`, fetching pages only as the loop asks for them. */
+  async *listAll(options) {
+    const { pageSize, ...rest } = options ?? {}
+    if (pageSize !== undefined && typeof pageSize !== 'number') throw this.#invalid('list', rest.prefix, 'pageSize', 'must be a number from 1 to 1000')
+    let cursor
+    do {
+      const page = await this.list({ ...rest, cursor, limit: pageSize })
+      yield* page.items
+      cursor = page.nextCursor
+    } while (cursor)
+  }
+
+  /**
+   * Deletes many keys, 1,000 per request; missing keys count as deleted.
+   * Resolves with each key's outcome; rejects only when a request fails as
+   * a whole (then retrying is safe: deletes are idempotent).
+   */
+  async deleteMany(keys, opts) {
+    if (!Array.isArray(keys)) throw this.#invalid('deleteMany', undefined, 'keys', 'must be an array of keys')
+    for (const key of keys) this.#checkKey('deleteMany', key)
+    if (keys.length === 0) return { deleted: [], failed: [] }
+    const out = await this.#run('deleteMany', keys[0], opts, (abort) => this.#native.deleteMany(keys, abort))
+    return {
+      deleted: out.deleted,
+      failed: out.failed.map(({ key, error }) => ({ key, error: buildError(this.#classes, JSON.parse(error)) })),
+    }
   }
 
   /** The configuration in force, without secrets. */

@@ -3,14 +3,15 @@
 //! the JSON error descriptions made here into the package's error classes.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use bytes::Bytes;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use s3_storage_core::{
-    BackendConfig, CancellationToken, ConfigError, Download, DownloadCloser, S3Backend, SignMethod, UploadSink,
+    BackendConfig, ByteRange, CancellationToken, ConfigError, CopyOptions, Download, DownloadCloser, ListOptions, PostOptions,
+    S3Backend, SignMethod, SignUrlOptions, UploadSink,
 };
 
 /// Prefix of error messages that carry a JSON description for `lib/errors.cjs`.
@@ -70,9 +71,105 @@ fn abort_token(id: Option<u32>) -> CancellationToken {
     id.and_then(|id| ABORT_TOKENS.lock().expect("abort registry").get(&id).cloned()).unwrap_or_default()
 }
 
+/// Body bytes an upload has sent so far; JS polls it for `onProgress`.
+#[napi]
+pub struct TransferCounter {
+    sent: Arc<AtomicU64>,
+}
+
+#[napi]
+impl TransferCounter {
+    #[napi(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        TransferCounter { sent: Arc::default() }
+    }
+
+    #[napi(getter)]
+    pub fn value(&self) -> f64 {
+        self.sent.load(Ordering::Relaxed) as f64
+    }
+}
+
+fn counter(c: Option<&TransferCounter>) -> Option<Arc<AtomicU64>> {
+    c.map(|c| c.sent.clone())
+}
+
 #[napi(object)]
 pub struct UploadDone {
     pub etag: Option<String>,
+}
+
+#[napi(object)]
+pub struct SignOptions {
+    pub method: String,
+    pub expires_in: Option<f64>,
+    pub content_type: Option<String>,
+    pub content_length: Option<f64>,
+    pub response_content_type: Option<String>,
+    pub download_filename: Option<String>,
+}
+
+impl SignOptions {
+    fn into_core(self, key: &str) -> s3_storage_core::Result<SignUrlOptions> {
+        Ok(SignUrlOptions {
+            method: SignMethod::parse(key, &self.method)?,
+            expires_in: self.expires_in,
+            content_type: self.content_type,
+            content_length: self.content_length,
+            response_content_type: self.response_content_type,
+            download_filename: self.download_filename,
+        })
+    }
+}
+
+#[napi(object)]
+pub struct ObjectEntry {
+    pub key: String,
+    pub size: f64,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+#[napi(object)]
+pub struct ListPageResult {
+    pub items: Vec<ObjectEntry>,
+    pub next_cursor: Option<String>,
+}
+
+#[napi(object)]
+pub struct FailedDelete {
+    pub key: String,
+    /// The error's JSON description (see `lib/errors.cjs`).
+    pub error: String,
+}
+
+#[napi(object)]
+pub struct DeleteManyResult {
+    pub deleted: Vec<String>,
+    pub failed: Vec<FailedDelete>,
+}
+
+#[napi(object)]
+pub struct PostFormOptions {
+    pub key: String,
+    pub content_type: Option<String>,
+    pub max_size: f64,
+    pub min_size: Option<f64>,
+    pub expires_in: Option<f64>,
+}
+
+#[napi(object)]
+pub struct FormField {
+    pub name: String,
+    pub value: String,
+}
+
+#[napi(object)]
+pub struct PresignedPostResult {
+    pub url: String,
+    pub fields: Vec<FormField>,
+    pub expires_at: String,
 }
 
 #[napi(object)]
@@ -109,6 +206,8 @@ pub struct MultipartDescription {
     pub part_size: f64,
     pub queue_size: u32,
     pub threshold: f64,
+    pub copy_threshold: f64,
+    pub copy_part_size: f64,
 }
 
 #[napi(object)]
@@ -173,6 +272,8 @@ impl NativeBackend {
                 part_size: c.multipart.part_size as f64,
                 queue_size: c.multipart.queue_size as u32,
                 threshold: c.multipart.threshold as f64,
+                copy_threshold: c.multipart.copy_threshold as f64,
+                copy_part_size: c.multipart.copy_part_size as f64,
             },
             retry: RetryDescription {
                 max_attempts: c.retry.max_attempts,
@@ -196,13 +297,15 @@ impl NativeBackend {
         metadata: Option<HashMap<String, String>>,
         abort: Option<u32>,
         copy: Option<bool>,
+        progress: Option<&TransferCounter>,
     ) -> Result<PromiseRaw<'env, UploadDone>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
         let data = owned_bytes(body, copy.unwrap_or(false));
+        let sent = counter(progress);
         env.spawn_future(async move {
             let options = backend.put_options(&key, &content_type, metadata).map_err(storage_error)?;
-            let out = backend.put_bytes(key, options, data, &cancel).await.map_err(storage_error)?;
+            let out = backend.put_bytes(key, options, data, &cancel, sent).await.map_err(storage_error)?;
             Ok(UploadDone { etag: out.etag })
         })
     }
@@ -217,23 +320,33 @@ impl NativeBackend {
         metadata: Option<HashMap<String, String>>,
         content_length: Option<f64>,
         abort: Option<u32>,
+        progress: Option<&TransferCounter>,
     ) -> Result<PromiseRaw<'env, NativeUpload>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
+        let sent = counter(progress);
         env.spawn_future(async move {
             let options = backend.put_options(&key, &content_type, metadata).map_err(storage_error)?;
             let declared = declared_length(&key, content_length).map_err(storage_error)?;
-            let sink = backend.start_upload(key, options, declared, &cancel);
+            let sink = backend.start_upload(key, options, declared, &cancel, sent);
             Ok(NativeUpload { sink: Arc::new(sink) })
         })
     }
 
     #[napi(ts_return_type = "Promise<NativeDownload>")]
-    pub fn open_download<'env>(&self, env: &'env Env, key: String, abort: Option<u32>) -> Result<PromiseRaw<'env, NativeDownload>> {
+    pub fn open_download<'env>(
+        &self,
+        env: &'env Env,
+        key: String,
+        abort: Option<u32>,
+        range_start: Option<f64>,
+        range_end: Option<f64>,
+    ) -> Result<PromiseRaw<'env, NativeDownload>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
         env.spawn_future(async move {
-            let download = backend.download(&key, &cancel).await.map_err(storage_error)?;
+            let range = byte_range(&key, range_start, range_end).map_err(storage_error)?;
+            let download = backend.download(&key, range, &cancel).await.map_err(storage_error)?;
             Ok(NativeDownload {
                 content_length: download.content_length.map(|n| n as f64),
                 content_type: download.content_type.clone(),
@@ -274,21 +387,120 @@ impl NativeBackend {
         })
     }
 
+    /// Signs at once with static credentials; `null` means "use signUrl"
+    /// (credentials from the default chain need an async step).
+    #[napi]
+    pub fn sign_url_now(&self, key: String, options: SignOptions) -> Result<Option<SignedUrlResult>> {
+        let options = options.into_core(&key).map_err(storage_error)?;
+        let signed = self.backend.sign_url_now(&key, &options).map_err(storage_error)?;
+        Ok(signed.map(|s| SignedUrlResult { url: s.url, expires_at: s.expires_at }))
+    }
+
     #[napi(ts_return_type = "Promise<SignedUrlResult>")]
-    pub fn sign_url<'env>(
-        &self,
-        env: &'env Env,
-        key: String,
-        method: String,
-        expires_in: Option<f64>,
-        content_type: Option<String>,
-    ) -> Result<PromiseRaw<'env, SignedUrlResult>> {
+    pub fn sign_url<'env>(&self, env: &'env Env, key: String, options: SignOptions) -> Result<PromiseRaw<'env, SignedUrlResult>> {
         let backend = self.backend.clone();
         env.spawn_future(async move {
-            let method = SignMethod::parse(&key, &method).map_err(storage_error)?;
-            let signed = backend.sign_url(&key, method, expires_in, content_type).await.map_err(storage_error)?;
+            let options = options.into_core(&key).map_err(storage_error)?;
+            let signed = backend.sign_url(&key, &options).await.map_err(storage_error)?;
             Ok(SignedUrlResult { url: signed.url, expires_at: signed.expires_at })
         })
+    }
+
+    #[napi(ts_return_type = "Promise<PresignedPostResult>")]
+    pub fn presign_post<'env>(&self, env: &'env Env, options: PostFormOptions) -> Result<PromiseRaw<'env, PresignedPostResult>> {
+        let backend = self.backend.clone();
+        env.spawn_future(async move {
+            let options = PostOptions {
+                key: options.key,
+                content_type: options.content_type,
+                max_size: options.max_size,
+                min_size: options.min_size,
+                expires_in: options.expires_in,
+            };
+            let form = backend.presign_post(&options).await.map_err(storage_error)?;
+            Ok(PresignedPostResult {
+                url: form.url,
+                fields: form.fields.into_iter().map(|(name, value)| FormField { name, value }).collect(),
+                expires_at: form.expires_at,
+            })
+        })
+    }
+
+    #[napi(ts_return_type = "Promise<UploadDone>")]
+    pub fn copy<'env>(
+        &self,
+        env: &'env Env,
+        from_key: String,
+        to_key: String,
+        content_type: Option<String>,
+        metadata: Option<HashMap<String, String>>,
+        abort: Option<u32>,
+    ) -> Result<PromiseRaw<'env, UploadDone>> {
+        let backend = self.backend.clone();
+        let cancel = abort_token(abort);
+        env.spawn_future(async move {
+            let out = backend.copy(&from_key, &to_key, CopyOptions { content_type, metadata }, &cancel).await.map_err(storage_error)?;
+            Ok(UploadDone { etag: out.etag })
+        })
+    }
+
+    #[napi(ts_return_type = "Promise<ListPageResult>")]
+    pub fn list<'env>(
+        &self,
+        env: &'env Env,
+        prefix: Option<String>,
+        cursor: Option<String>,
+        limit: Option<f64>,
+        abort: Option<u32>,
+    ) -> Result<PromiseRaw<'env, ListPageResult>> {
+        let backend = self.backend.clone();
+        let cancel = abort_token(abort);
+        env.spawn_future(async move {
+            let page = backend.list(&ListOptions { prefix, cursor, limit }, &cancel).await.map_err(storage_error)?;
+            Ok(ListPageResult {
+                items: page
+                    .items
+                    .into_iter()
+                    .map(|o| ObjectEntry { key: o.key, size: o.size as f64, etag: o.etag, last_modified: o.last_modified })
+                    .collect(),
+                next_cursor: page.next_cursor,
+            })
+        })
+    }
+
+    #[napi(ts_return_type = "Promise<DeleteManyResult>")]
+    pub fn delete_many<'env>(&self, env: &'env Env, keys: Vec<String>, abort: Option<u32>) -> Result<PromiseRaw<'env, DeleteManyResult>> {
+        let backend = self.backend.clone();
+        let cancel = abort_token(abort);
+        env.spawn_future(async move {
+            let out = backend.delete_many(keys, &cancel).await.map_err(storage_error)?;
+            Ok(DeleteManyResult {
+                deleted: out.deleted,
+                failed: out.failed.into_iter().map(|(key, e)| FailedDelete { key, error: e.to_json().to_string() }).collect(),
+            })
+        })
+    }
+}
+
+fn byte_range(key: &str, start: Option<f64>, end: Option<f64>) -> s3_storage_core::Result<Option<ByteRange>> {
+    let offset = |field: &str, n: f64| {
+        if n.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&n) {
+            Ok(n as u64)
+        } else {
+            Err(s3_storage_core::Error::invalid(
+                s3_storage_core::Operation::Download,
+                key,
+                field,
+                format!("must be a non-negative integer byte offset, got {n}"),
+            ))
+        }
+    };
+    match (start, end) {
+        (None, None) => Ok(None),
+        (start, end) => Ok(Some(ByteRange {
+            start: offset("range.start", start.unwrap_or(0.0))?,
+            end: end.map(|e| offset("range.end", e)).transpose()?,
+        })),
     }
 }
 

@@ -166,16 +166,35 @@ const sum = (server) => {
   return total;
 };
 
-const header = ['feature (test file › top-level describe)', ...servers];
-const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
-const order = [...features.keys()].sort((a, b) => a.localeCompare(b));
-for (const feature of order) lines.push(`| ${feature} | ${servers.map((s) => cell(features.get(feature).get(s))).join(' | ')} |`);
-lines.push(
-  `| **all** | ${servers
-    .map((s) => (results[s].report ? `**${cell(sum(s))}**` : results[s].missing ? 'not run' : `**no report** (exit ${results[s].code})`))
-    .join(' | ')} |`,
-);
-lines.push(`| wall time | ${servers.map((s) => (results[s].seconds === undefined ? '–' : `${Math.round(results[s].seconds)} s`)).join(' | ')} |`);
+/** Rows of `table` (feature -> server -> counts) and the totals, as markdown lines. */
+function markdown(title, table) {
+  const header = [title, ...servers];
+  const out = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
+  for (const feature of [...table.keys()].sort((a, b) => a.localeCompare(b))) {
+    out.push(`| ${feature} | ${servers.map((s) => cell(table.get(feature).get(s))).join(' | ')} |`);
+  }
+  out.push(
+    `| **all** | ${servers
+      .map((s) => (results[s].report ? `**${cell(sum(s))}**` : results[s].missing ? 'not run' : `**no report** (exit ${results[s].code})`))
+      .join(' | ')} |`,
+  );
+  out.push(`| wall time | ${servers.map((s) => (results[s].seconds === undefined ? '–' : `${Math.round(results[s].seconds)} s`)).join(' | ')} |`);
+  return out;
+}
+
+// The same counts per test file (the README's short form).
+const byFile = new Map();
+for (const [feature, row] of features) {
+  const file = feature.split(' › ')[0];
+  const fileRow = byFile.get(file) ?? new Map();
+  byFile.set(file, fileRow);
+  for (const [server, c] of row) {
+    const t = fileRow.get(server) ?? { passed: 0, failed: 0, skipped: 0 };
+    for (const k of Object.keys(t)) t[k] += c[k];
+    fileRow.set(server, t);
+  }
+}
+const lines = [...markdown('test file', byFile), '', ...markdown('feature (test file › top-level describe)', features)];
 
 const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 const command = `node scripts/matrix.mjs${values.servers ? ` --servers ${values.servers}` : ''}${vitestArgs.length ? ` -- ${vitestArgs.join(' ')}` : ''}`;

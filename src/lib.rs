@@ -346,8 +346,10 @@ impl NativeBackend {
         let cancel = abort_token(abort);
         env.spawn_future(async move {
             let range = byte_range(&key, range_start, range_end).map_err(storage_error)?;
-            let download = backend.download(&key, range, &cancel).await.map_err(storage_error)?;
+            let mut download = backend.download(&key, range, &cancel).await.map_err(storage_error)?;
+            let small = download.read_small(SMALL_DOWNLOAD_BYTES).await.map_err(storage_error)?;
             Ok(NativeDownload {
+                small: Mutex::new(small),
                 content_length: download.content_length.map(|n| n as f64),
                 content_type: download.content_type.clone(),
                 etag: download.etag.clone(),
@@ -597,9 +599,14 @@ impl ToNapiValue for CopiedChunk {
     }
 }
 
+/// Objects up to this size are read whole before `openDownload` resolves.
+const SMALL_DOWNLOAD_BYTES: u64 = 256 * 1024;
+
 /// The reading end of a download.
 #[napi]
 pub struct NativeDownload {
+    /// A small object's whole body, read with the answer.
+    small: Mutex<Option<Vec<u8>>>,
     download: Arc<tokio::sync::Mutex<Download>>,
     closer: DownloadCloser,
     content_length: Option<f64>,
@@ -618,6 +625,12 @@ impl NativeDownload {
             let chunk = download.read(max_bytes as usize).await.map_err(storage_error)?;
             Ok(chunk.map(CopiedChunk))
         })
+    }
+
+    /// The whole body of a small object (once), or `null`: then use `read`.
+    #[napi]
+    pub fn take_whole(&self) -> Option<CopiedChunk> {
+        self.small.lock().expect("small body").take().map(CopiedChunk)
     }
 
     /// Releases the connection now, even if a read is in flight.

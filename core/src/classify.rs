@@ -30,7 +30,9 @@ where
             (Some(m), Some(c), _) => format!("{c}: {m}"),
             (None, Some(c), _) => c.clone(),
             (Some(m), None, _) => m.to_owned(),
-            (None, None, Some(s)) => format!("HTTP {s}"),
+            // An answer the SDK could not read (e.g. a 200 with an unexpected
+            // XML root): keep the parser's reason.
+            (None, None, Some(s)) => format!("HTTP {s}: {}", error_chain(&err)),
             (None, None, None) => "service error".to_owned(),
         },
         _ => error_chain(&err),

@@ -92,7 +92,7 @@ pub enum Error {
         info: ServiceInfo,
     },
 
-    #[error("Cannot {operation} \"{key}\": the S3 service rejected the credentials ({}); check the access key id and secret", .info.detail)]
+    #[error("Cannot {operation} \"{key}\": the S3 service rejected the credentials ({}); check the access key id, secret and region", .info.detail)]
     Auth {
         operation: Operation,
         key: String,

@@ -50,6 +50,8 @@ export declare class NativeBackend {
 export declare class NativeDownload {
   /** Up to about `max_bytes`; `null` at the end. */
   read(maxBytes: number): Promise<Buffer | null>
+  /** The whole body of a small object (once), or `null`: then use `read`. */
+  takeWhole(): Buffer | null
   /** Releases the connection now, even if a read is in flight. */
   close(): void
   get contentLength(): number | null

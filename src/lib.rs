@@ -628,7 +628,7 @@ impl NativeDownload {
     }
 
     /// The whole body of a small object (once), or `null`: then use `read`.
-    #[napi]
+    #[napi(ts_return_type = "Buffer | null")]
     pub fn take_whole(&self) -> Option<CopiedChunk> {
         self.small.lock().expect("small body").take().map(CopiedChunk)
     }

@@ -30,7 +30,7 @@ export declare class NativeBackend {
   putBuffer(key: string, body: Buffer, contentType: string, metadata?: Record<string, string> | undefined | null, abort?: number | undefined | null, copy?: boolean | undefined | null, progress?: TransferCounter | undefined | null): Promise<UploadDone>
   /** Validates, then starts a streaming upload fed by `NativeUpload.write`. */
   startUpload(key: string, contentType: string, metadata?: Record<string, string> | undefined | null, contentLength?: number | undefined | null, abort?: number | undefined | null, progress?: TransferCounter | undefined | null): Promise<NativeUpload>
-  openDownload(key: string, abort?: number | undefined | null, rangeStart?: number | undefined | null, rangeEnd?: number | undefined | null): Promise<NativeDownload>
+  openDownload(key: string, abort?: number | undefined | null, rangeStart?: number | undefined | null, rangeEnd?: number | undefined | null, concurrency?: number | undefined | null): Promise<NativeDownload>
   delete(key: string, abort?: number | undefined | null): Promise<void>
   exists(key: string, abort?: number | undefined | null): Promise<boolean>
   head(key: string, abort?: number | undefined | null): Promise<ObjectHead>

@@ -109,6 +109,12 @@ export interface TransferOptions extends CallOptions {
 export interface DownloadOptions extends TransferOptions {
   /** Only bytes `start` to `end` (inclusive; to the end of the object without `end`). */
   range?: { start: number; end?: number }
+  /**
+   * 2–16: an object above 8 MiB comes as that many ranged GETs at once (8 MiB each, same
+   * version via If-Match), delivered in order; memory up to (concurrency + 2) × 8 MiB.
+   * Default 1 (one GET, streamed). Not with `range`.
+   */
+  concurrency?: number
 }
 
 /** `getSignedUrl` options beyond the host's. */

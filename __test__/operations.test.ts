@@ -94,6 +94,50 @@ describe('download with a range', () => {
   });
 });
 
+describe('download with concurrency (parallel ranged GETs)', () => {
+  it('delivers a large object in order, with its size', async () => {
+    const key = uniqueKey('ops/parallel');
+    const body = randomBuffer(8 * MiB * 3 + 12345);
+    await backend.upload({ key, body, contentType: 'application/octet-stream' });
+    for (const concurrency of [2, 4, 16]) {
+      const events: TransferProgress[] = [];
+      const stream = await backend.download(key, { concurrency, onProgress: (p) => events.push(p) });
+      expect(stream.contentLength).toBe(body.length);
+      expect(sha256(await readAll(stream))).toBe(sha256(body));
+      expect(events.at(-1)).toEqual({ loaded: body.length, total: body.length });
+    }
+  });
+
+  it('is a plain download for an object of one part, and for a missing key rejects at once', async () => {
+    const key = uniqueKey('ops/parallel-small');
+    const body = randomBuffer(300 * 1024);
+    await backend.upload({ key, body, contentType: 'application/octet-stream' });
+    const stream = await backend.download(key, { concurrency: 4 });
+    expect(stream.contentLength).toBe(body.length);
+    expect((await readAll(stream)).equals(body)).toBe(true);
+    await expect(backend.download(key + '-missing', { concurrency: 4 })).rejects.toBeInstanceOf(FileNotFoundError);
+  });
+
+  it('stops fetching when the stream is destroyed', async () => {
+    const key = uniqueKey('ops/parallel-destroy');
+    await backend.upload({ key, body: randomBuffer(8 * MiB * 4), contentType: 'application/octet-stream' });
+    const stream = await backend.download(key, { concurrency: 3 });
+    const first = await new Promise<Buffer>((resolve) => stream.once('data', resolve));
+    expect(first.length).toBeGreaterThan(0);
+    stream.destroy();
+    // The backend stays usable.
+    expect(await backend.exists(key)).toBe(true);
+  });
+
+  it('checks the option', async () => {
+    const key = uniqueKey('ops/parallel-bad');
+    await expectStorageError(backend.download(key, { concurrency: 0 }), 'invalid_argument', 'concurrency');
+    await expectStorageError(backend.download(key, { concurrency: 17 }), 'invalid_argument', 'concurrency');
+    await expectStorageError(backend.download(key, { concurrency: 1.5 }), 'invalid_argument', 'concurrency');
+    await expectStorageError(backend.download(key, { concurrency: 2, range: { start: 0 } }), 'invalid_argument', 'concurrency');
+  });
+});
+
 function checkProgress(events: TransferProgress[], size: number) {
   expect(events.length).toBeGreaterThan(0);
   for (let i = 1; i < events.length; i++) expect(events[i].loaded).toBeGreaterThanOrEqual(events[i - 1].loaded);

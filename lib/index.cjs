@@ -370,12 +370,16 @@ class S3StorageBackend {
         throw this.#invalid('download', key, 'range.end', 'must be a number (last byte, inclusive)')
       }
     }
+    const concurrency = opts !== null && typeof opts === 'object' ? opts.concurrency : undefined
+    if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 16)) {
+      throw this.#invalid('download', key, 'concurrency', 'must be an integer from 1 to 16')
+    }
     let stream
     await this.#run(
       'download',
       key,
       opts,
-      (abort) => this.#native.openDownload(key, abort, range?.start, range?.end),
+      (abort) => this.#native.openDownload(key, abort, range?.start, range?.end, concurrency),
       (reader, signal, release) => {
         // After the download resolved, an abort ends the stream with a typed error;
         // both listeners go when the stream is destroyed (ended, failed or aborted).

@@ -341,12 +341,13 @@ impl NativeBackend {
         abort: Option<u32>,
         range_start: Option<f64>,
         range_end: Option<f64>,
+        concurrency: Option<u32>,
     ) -> Result<PromiseRaw<'env, NativeDownload>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
         env.spawn_future(async move {
             let range = byte_range(&key, range_start, range_end).map_err(storage_error)?;
-            let mut download = backend.download(&key, range, &cancel).await.map_err(storage_error)?;
+            let mut download = backend.download(&key, range, concurrency, &cancel).await.map_err(storage_error)?;
             let small = download.read_small(SMALL_DOWNLOAD_BYTES).await.map_err(storage_error)?;
             Ok(NativeDownload {
                 small: Mutex::new(small),

@@ -197,17 +197,40 @@ impl S3Backend {
     /// Opens a download; resolves once the service answered, so a missing
     /// key fails here rather than in the middle of a stream.
     /// `range`: only bytes `start..=end` (to the end of the object without `end`).
-    pub async fn download(&self, key: &str, range: Option<ByteRange>, cancel: &CancellationToken) -> Result<Download> {
+    /// `concurrency` > 1: a large object comes as that many ranged GETs at
+    /// once, delivered in order (see `parallel.rs`).
+    pub async fn download(
+        &self,
+        key: &str,
+        range: Option<ByteRange>,
+        concurrency: Option<u32>,
+        cancel: &CancellationToken,
+    ) -> Result<Download> {
         validate_key(Operation::Download, key)?;
         if let Some(ByteRange { start, end: Some(end) }) = range {
             if end < start {
                 return Err(Error::invalid(Operation::Download, key, "range", format!("end ({end}) is before start ({start})")));
             }
         }
-        self.cancellable(Operation::Download, key, cancel, self.open_download(key, range, cancel)).await
+        let concurrency = concurrency.unwrap_or(1);
+        if !(1..=crate::parallel::MAX_CONCURRENCY).contains(&concurrency) {
+            return Err(Error::invalid(
+                Operation::Download,
+                key,
+                "concurrency",
+                format!("must be an integer from 1 to {}", crate::parallel::MAX_CONCURRENCY),
+            ));
+        }
+        if concurrency > 1 && range.is_some() {
+            return Err(Error::invalid(Operation::Download, key, "concurrency", "cannot be combined with range"));
+        }
+        self.cancellable(Operation::Download, key, cancel, self.open_download(key, range, concurrency, cancel)).await
     }
 
-    async fn open_download(&self, key: &str, range: Option<ByteRange>, cancel: &CancellationToken) -> Result<Download> {
+    async fn open_download(&self, key: &str, range: Option<ByteRange>, concurrency: u32, cancel: &CancellationToken) -> Result<Download> {
+        // Parallel: the first request asks for the first part only; its
+        // Content-Range tells the size, and the rest follows in parts.
+        let range = if concurrency > 1 { Some(ByteRange { start: 0, end: Some(crate::parallel::PART_BYTES - 1) }) } else { range };
         let header = range.map(|r| match r.end {
             Some(end) => format!("bytes={}-{end}", r.start),
             None => format!("bytes={}-", r.start),
@@ -236,7 +259,11 @@ impl S3Backend {
         };
         self.inner.mark_bucket_seen();
         let idle = Duration::from_millis(self.inner.config.timeouts.request_ms);
-        Ok(Download::new(key.to_owned(), out, idle, cancel.child_token()))
+        let closed = cancel.child_token();
+        if concurrency > 1 {
+            return Ok(crate::parallel::download(self.inner.clone(), key, out, concurrency, idle, closed));
+        }
+        Ok(Download::new(key.to_owned(), out, idle, closed))
     }
 
     /// Idempotent: deleting a missing key succeeds (a missing bucket does not).

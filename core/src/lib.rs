@@ -11,6 +11,7 @@ pub mod config;
 mod download;
 pub mod error;
 pub mod keys;
+mod parallel;
 mod part_buffer;
 pub mod post_policy;
 mod presign;

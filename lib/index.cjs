@@ -177,10 +177,10 @@ class UploadProgress {
   }
 
   /** Stops polling; after success, reports the whole body as sent. */
-  stop(ok, size) {
+  stop(ok) {
     clearInterval(this.#timer)
     if (!ok) return
-    const loaded = size ?? this.#total ?? Math.max(this.#last, this.counter.value)
+    const loaded = this.#total ?? Math.max(this.#last, this.counter.value)
     // Unknown length: the last event also carries the total, now known.
     if (loaded !== this.#last || this.#total === undefined) {
       this.#last = loaded

@@ -423,6 +423,11 @@ impl S3Backend {
     /// [`S3Backend::sign_url`] must be used.
     pub fn sign_url_now(&self, key: &str, options: &SignUrlOptions) -> Result<Option<SignedUrl>> {
         let seconds = self.check_sign(key, options)?;
+        self.sign_checked_now(key, options, seconds)
+    }
+
+    /// [`S3Backend::sign_url_now`] for a request `check_sign` accepted.
+    fn sign_checked_now(&self, key: &str, options: &SignUrlOptions, seconds: u32) -> Result<Option<SignedUrl>> {
         let Some(signer) = self.inner.signer.as_ref().filter(|s| s.has_static_credentials()) else {
             return Ok(None);
         };
@@ -449,11 +454,11 @@ impl S3Backend {
 
     /// Signs a URL; no request is made and the object need not exist.
     pub async fn sign_url(&self, key: &str, options: &SignUrlOptions) -> Result<SignedUrl> {
-        if let Some(signed) = self.sign_url_now(key, options)? {
+        let seconds = self.check_sign(key, options)?;
+        if let Some(signed) = self.sign_checked_now(key, options, seconds)? {
             return Ok(signed);
         }
         // Default credential chain: the SDK resolves (and caches) them.
-        let seconds = self.check_sign(key, options)?;
         let start = whole_second_now();
         let presigning = PresigningConfig::builder()
             .start_time(start)

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::{copy_source, Inner};
 use crate::classify::from_sdk;
 use crate::error::{Error, Operation, Result};
-use crate::upload::{multipart_etag, PutOptions, UploadOutcome};
+use crate::upload::{multipart_etag, recover_completed, PutOptions, UploadOutcome};
 
 /// S3 allows at most 10,000 parts.
 const MAX_PARTS: u64 = 10_000;
@@ -93,17 +93,7 @@ async fn copy_parts(inner: &Inner, from: &str, to: &str, size: u64, upload_id: &
         .await;
     match sent {
         Ok(out) => Ok(UploadOutcome { etag: out.e_tag }),
-        Err(e) => {
-            let err = from_sdk(inner.ctx(Operation::Copy, to), e);
-            // As for uploads (upload.rs): an answer lost or unreadable after
-            // the service completed the copy is recognised by its ETag.
-            let Some(expected) = expected_etag else {
-                return Err(err);
-            };
-            match inner.client.head_object().bucket(bucket).key(to).send().await {
-                Ok(h) if h.e_tag.as_deref() == Some(expected.as_str()) => Ok(UploadOutcome { etag: h.e_tag }),
-                _ => Err(err),
-            }
-        }
+        // As for uploads: a lost or unreadable answer is checked by ETag.
+        Err(e) => recover_completed(inner, to, expected_etag, from_sdk(inner.ctx(Operation::Copy, to), e)).await,
     }
 }

@@ -519,21 +519,7 @@ impl Job {
             .await;
         match sent {
             Ok(out) => Ok(UploadOutcome { etag: out.e_tag }),
-            Err(e) => {
-                let err = from_sdk(self.ctx(), e);
-                // The answer may have been lost after the service completed
-                // the upload (the SDK's retry then finds no such upload): if
-                // the object is there with the ETag these parts make, it is ours.
-                // Without an expected ETag there is nothing to compare: no HEAD.
-                let Some(expected) = expected_etag else {
-                    return Err(err);
-                };
-                let head = self.inner.client.head_object().bucket(&self.inner.config.bucket).key(&self.key).send().await;
-                match head {
-                    Ok(h) if h.e_tag.as_deref() == Some(expected.as_str()) => Ok(UploadOutcome { etag: h.e_tag }),
-                    _ => Err(err),
-                }
-            }
+            Err(e) => recover_completed(&self.inner, &self.key, expected_etag, from_sdk(self.ctx(), e)).await,
         }
     }
 
@@ -554,6 +540,20 @@ impl Job {
 /// S3's ETag of a completed multipart upload: the MD5 of the parts' binary
 /// MD5s, then "-<parts>". `None` when a part's ETag is not a plain MD5
 /// (e.g. SSE-KMS).
+/// After a CompleteMultipartUpload failed: its answer may have been lost or
+/// unreadable after the service completed the upload (the SDK's retry then
+/// finds no such upload). If the object carries the ETag these parts make,
+/// it is ours; without an expected ETag there is nothing to compare (no HEAD).
+pub(crate) async fn recover_completed(inner: &Inner, key: &str, expected: Option<String>, err: Error) -> Result<UploadOutcome> {
+    let Some(expected) = expected else {
+        return Err(err);
+    };
+    match inner.client.head_object().bucket(&inner.config.bucket).key(key).send().await {
+        Ok(h) if h.e_tag.as_deref() == Some(expected.as_str()) => Ok(UploadOutcome { etag: h.e_tag }),
+        _ => Err(err),
+    }
+}
+
 pub(crate) fn multipart_etag(parts: &[CompletedPart]) -> Option<String> {
     use md5::{Digest, Md5};
     let mut md5 = Md5::new();

@@ -13,11 +13,12 @@
 // scripts/s3-server.mjs when missing), garage (`cargo install garage@2.5.0 --locked`) and
 // moto_server (`pip install "moto[server]"`); .ci/run installs them.
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { findOnPath, isExecutable } from './s3-server.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ALL = ['s3s-fs', 'garage', 'moto'];
@@ -41,22 +42,13 @@ const vitestArgs = positionals;
 
 // ---- which servers can run here ----------------------------------------------------
 
-function isExecutable(file) {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-const onPath = (name) => (process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((d) => path.join(d, name)).find(isExecutable);
 const cargoBin = path.join(process.env.CARGO_HOME ?? path.join(os.homedir(), '.cargo'), 'bin');
 
 function garageBin() {
-  return process.env.GARAGE_BIN || onPath('garage') || [path.join(cargoBin, 'garage')].find(isExecutable);
+  return process.env.GARAGE_BIN || findOnPath('garage') || [path.join(cargoBin, 'garage')].find(isExecutable);
 }
 function motoBin() {
-  return process.env.MOTO_SERVER_BIN || onPath('moto_server');
+  return process.env.MOTO_SERVER_BIN || findOnPath('moto_server');
 }
 
 /** Why a server cannot run here (undefined when it can), and its version. */

@@ -36,5 +36,11 @@ export interface S3Server {
   stop(): Promise<void>;
 }
 
+/** Whether `file` exists and may be executed. */
+export declare function isExecutable(file: string): boolean;
+/** The first executable `name` (plus .exe on Windows) in a PATH directory. */
+export declare function findOnPath(name: string): string | undefined;
+/** A 127.0.0.1 port nobody listens on (right now). */
+export declare function freePort(): Promise<number>;
 export declare function findOrInstallS3sFs(opts?: { install?: boolean }): Promise<string>;
 export declare function startS3Server(opts?: S3ServerOptions): Promise<S3Server>;

@@ -26,7 +26,7 @@ const HOST = '127.0.0.1';
 const READY_TIMEOUT_MS = 15_000;
 const LOG_LIMIT = 64 * 1024;
 
-function isExecutable(file) {
+export function isExecutable(file) {
   try {
     accessSync(file, constants.X_OK);
     return true;
@@ -39,7 +39,7 @@ function cargoBinDir() {
   return path.join(process.env.CARGO_HOME ?? path.join(os.homedir(), '.cargo'), 'bin');
 }
 
-function findOnPath(name) {
+export function findOnPath(name) {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     if (dir && isExecutable(path.join(dir, name + EXE))) return path.join(dir, name + EXE);
   }
@@ -83,7 +83,8 @@ export async function findOrInstallS3sFs({ install = true } = {}) {
   return installed;
 }
 
-async function freePort() {
+/** A 127.0.0.1 port nobody listens on (right now). */
+export async function freePort() {
   const server = net.createServer();
   await new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -15,13 +15,12 @@
 // MOTO_SERVER_BIN or PATH (`pip install "moto[server]"`). .ci/run installs both.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { findOrInstallS3sFs, startS3Server } from '../../scripts/s3-server.mjs';
+import { findOrInstallS3sFs, freePort, isExecutable, startS3Server } from '../../scripts/s3-server.mjs';
 import { hashPayload, signHeaders } from './sigv4';
 
 export const SERVER_KINDS = ['s3s-fs', 'garage', 'moto'] as const;
@@ -93,28 +92,10 @@ export interface StartOptions {
   dataDir?: string;
 }
 
-/** A 127.0.0.1 port nobody listens on (right now). */
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(0, HOST, resolve);
-  });
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
+export { freePort };
 
 // ---- binaries ----------------------------------------------------------------------
 
-function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function findBinary(name: string, envVar: string, extraDirs: string[], hint: string): string {
   const fromEnv = process.env[envVar];

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileNotFoundError, S3StorageBackend, StorageError } from '../lib/index.mjs';
-import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
+import { startProxy, type TestProxy } from './helpers/proxy.mjs';
 import { testServer, uniqueKey } from './helpers/s3';
 import { generatedSource, hashStream, KiB, md5, MiB, randomBuffer, readAll, sampleRss, sha256, sleep } from './helpers/streams';
 
@@ -195,17 +195,18 @@ describe('download: destroy', () => {
   });
 
   describe('through a proxy that counts connections', () => {
-    let proxy: FaultProxy;
+    let proxy: TestProxy;
     afterAll(() => proxy?.close());
 
     it('destroy() closes the connection even while a read is waiting for data', async () => {
       // The body stalls right after the headers, so the stream's first read waits on the network.
-      proxy = await startFaultProxy(target, { response: { afterBodyBytes: 0, action: 'stall' } });
+      proxy = await startProxy(target);
+      proxy.stallResponse(0, 1, { method: 'GET' });
       const proxied = backendAt(proxy.endpoint);
       const stream = await proxied.download(key);
       expect(stream.read()).toBeNull(); // starts a read; no data yet
       await sleep(100);
-      expect(proxy.faults()).toBe(1);
+      expect(proxy.faults()).toEqual({ stallResponse: 1 });
       const closed = closeOf(stream);
       stream.destroy();
       await closed;
@@ -225,11 +226,13 @@ describe('download: destroy', () => {
 describe('download: broken connection', () => {
   const key = uniqueKey('download/4m');
   const data = randomBuffer(4 * MiB);
-  let proxy: FaultProxy;
+  let proxy: TestProxy;
   let proxied: S3StorageBackend;
   beforeAll(async () => {
     await backend.upload({ key, body: data, contentType: 'application/octet-stream' });
-    proxy = await startFaultProxy(target, { response: { afterBodyBytes: MiB, action: 'cut' } });
+    // Every answer to a GET ends (FIN) after 1 MiB of its body.
+    proxy = await startProxy(target);
+    proxy.cutResponse(MiB, Infinity, { method: 'GET' });
     proxied = backendAt(proxy.endpoint);
   });
   afterAll(async () => {
@@ -238,7 +241,7 @@ describe('download: broken connection', () => {
   });
 
   it('a connection cut mid-body makes the stream emit StorageError(unavailable)', async () => {
-    const faultsBefore = proxy.faults();
+    const faultsBefore = proxy.faults().cutResponse ?? 0;
     const stream = await proxied.download(key);
     let received = 0;
     let caught: unknown;
@@ -247,7 +250,7 @@ describe('download: broken connection', () => {
     } catch (e) {
       caught = e;
     }
-    expect(proxy.faults()).toBe(faultsBefore + 1);
+    expect(proxy.faults().cutResponse).toBe(faultsBefore + 1);
     expect(received).toBeLessThan(data.length);
     expect(caught).toBeInstanceOf(StorageError);
     expect((caught as StorageError).details).toMatchObject({ reason: 'unavailable', operation: 'download', key });

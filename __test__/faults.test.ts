@@ -18,7 +18,7 @@ import { getEventListeners } from 'node:events';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileNotFoundError, S3StorageBackend, StorageError } from '../lib/index.mjs';
-import { s3Op, startChaosProxy, type ChaosProxy } from './helpers/chaos-proxy';
+import { startProxy, type TestProxy } from './helpers/proxy.mjs';
 import { freePort, spawnS3Process, type S3Process } from './helpers/s3-process';
 import { uniqueKey } from './helpers/s3';
 import { regionOf, selectedServerKind, startTestServer, unfinishedUploads, type TestServer } from './helpers/servers';
@@ -173,8 +173,7 @@ const until = async (cond: () => boolean, timeoutMs = 10_000) => {
   }
 };
 
-const ops = (proxy: ChaosProxy, key?: string) =>
-  proxy.requests.filter((r) => key === undefined || decodeURIComponent(r.url.split('?')[0]).endsWith(`/${key}`)).map((r) => s3Op(r));
+const ops = (proxy: TestProxy, key?: string) => proxy.ops(key);
 
 /** Figures for docs/reliability.md, printed at the end of the file. */
 const figures: Record<string, any> = {};
@@ -238,7 +237,7 @@ describe('the server is down, killed mid-transfer, restarted', () => {
   });
 
   it('connections refused by a proxy: unavailable after exactly maxAttempts connections', async () => {
-    const proxy = await startChaosProxy(target(port));
+    const proxy = await startProxy(target(port));
     try {
       const viaProxy = backendAt(proxy.endpoint, creds);
       proxy.refuseConnections();
@@ -249,7 +248,7 @@ describe('the server is down, killed mid-transfer, restarted', () => {
         expect(proxy.refused() - before).toBe(RETRY.maxAttempts);
       }
       // Switched back at run time: the same backend works again.
-      proxy.clear();
+      proxy.clearRules();
       expect(await viaProxy.exists(keeper.key)).toBe(true);
     } finally {
       await proxy.close();
@@ -352,12 +351,12 @@ describe('the server is down, killed mid-transfer, restarted', () => {
 
 describe('connection reset after N bytes', () => {
   let server: Server;
-  let proxy: ChaosProxy;
+  let proxy: TestProxy;
   let b: S3StorageBackend;
   let direct: S3StorageBackend;
   beforeAll(async () => {
     server = await startTestServer();
-    proxy = await startChaosProxy(target(server.port));
+    proxy = await startProxy(target(server.port));
     b = backendAt(proxy.endpoint, server);
     direct = backendAt(server.endpoint, server);
   });
@@ -366,8 +365,8 @@ describe('connection reset after N bytes', () => {
     await server?.stop();
   });
   const fresh = () => {
-    proxy.clear();
-    proxy.resetLog();
+    proxy.clearRules();
+    proxy.clearLog();
   };
 
   /** Either the whole new object or the previous one: never a mix, never a part. */
@@ -599,14 +598,14 @@ describe('connection reset after N bytes', () => {
 
 describe('503 SlowDown', () => {
   let server: Server;
-  let proxy: ChaosProxy;
+  let proxy: TestProxy;
   let b: S3StorageBackend;
   let direct: S3StorageBackend;
   const key = uniqueKey('slowdown');
   const data = randomBuffer(64 * KiB);
   beforeAll(async () => {
     server = await startTestServer();
-    proxy = await startChaosProxy(target(server.port));
+    proxy = await startProxy(target(server.port));
     b = backendAt(proxy.endpoint, server);
     direct = backendAt(server.endpoint, server);
     await direct.upload({ key, body: data, contentType: OCTET });
@@ -616,8 +615,8 @@ describe('503 SlowDown', () => {
     await server?.stop();
   });
   const fresh = () => {
-    proxy.clear();
-    proxy.resetLog();
+    proxy.clearRules();
+    proxy.clearLog();
   };
 
   const calls: [string, string, (k: string) => Promise<unknown>][] = [
@@ -723,7 +722,7 @@ describe('503 SlowDown', () => {
 
 describe('a stalled server: requestMs fires, typed unavailable, no hang', () => {
   let server: Server;
-  let proxy: ChaosProxy;
+  let proxy: TestProxy;
   let b: S3StorageBackend; // requestMs 1000, 2 attempts
   let direct: S3StorageBackend;
   const RETRY2 = { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50 };
@@ -732,7 +731,7 @@ describe('a stalled server: requestMs fires, typed unavailable, no hang', () => 
   const stallMs: Record<string, number> = {};
   beforeAll(async () => {
     server = await startTestServer();
-    proxy = await startChaosProxy(target(server.port));
+    proxy = await startProxy(target(server.port));
     b = backendAt(proxy.endpoint, server, { retry: RETRY2, timeouts: STALL_TIMEOUTS });
     direct = backendAt(server.endpoint, server);
     await direct.upload({ key, body: data, contentType: OCTET });
@@ -743,8 +742,8 @@ describe('a stalled server: requestMs fires, typed unavailable, no hang', () => 
     await server?.stop();
   });
   const fresh = () => {
-    proxy.clear();
-    proxy.resetLog();
+    proxy.clearRules();
+    proxy.clearLog();
   };
   // 2 attempts × 1 s + backoff: about 2 s; 8 s means "no hang" on a loaded machine.
 
@@ -953,12 +952,12 @@ describe('wrong credentials, missing bucket: the right reason, and the secret no
 
 describe('source streams that fail, never end, or have the wrong length', () => {
   let server: Server;
-  let proxy: ChaosProxy;
+  let proxy: TestProxy;
   let b: S3StorageBackend;
   let direct: S3StorageBackend;
   beforeAll(async () => {
     server = await startTestServer();
-    proxy = await startChaosProxy(target(server.port));
+    proxy = await startProxy(target(server.port));
     b = backendAt(proxy.endpoint, server);
     direct = backendAt(server.endpoint, server);
   });
@@ -976,7 +975,7 @@ describe('source streams that fail, never end, or have the wrong length', () => 
 
   it.each(paths)('errors halfway, %s: rejects aborted with the cause; nothing stored, previous intact, no leftovers', async (_n, contentLength, before, multipart) => {
     for (const previous of [undefined, randomBuffer(5 * KiB)]) {
-      proxy.resetLog();
+      proxy.clearLog();
       const key = uniqueKey('source-error');
       if (previous) await direct.upload({ key, body: previous, contentType: OCTET });
       const boom = new Error('disk read failed');
@@ -991,7 +990,7 @@ describe('source streams that fail, never end, or have the wrong length', () => 
   });
 
   it.each(paths)('never ends (silent after some bytes), %s: an abort rejects aborted promptly; nothing stored, no leftovers', async (_n, contentLength, before, multipart) => {
-    proxy.resetLog();
+    proxy.clearLog();
     const key = uniqueKey('source-silent');
     const src = silentSource(before);
     const ac = new AbortController();
@@ -1012,7 +1011,7 @@ describe('source streams that fail, never end, or have the wrong length', () => 
   });
 
   it('never ends (produces bytes forever): an abort after 12 MiB aborts the multipart upload on the server', async () => {
-    proxy.resetLog();
+    proxy.clearLog();
     const key = uniqueKey('source-endless');
     let made = 0;
     const endless = new Readable({
@@ -1055,7 +1054,7 @@ describe('source streams that fail, never end, or have the wrong length', () => 
 
 describe('AbortSignal on every method', () => {
   let server: Server;
-  let proxy: ChaosProxy;
+  let proxy: TestProxy;
   let b: S3StorageBackend;
   let patient: S3StorageBackend; // requestMs 10 s: only the abort can end a stall quickly
   let direct: S3StorageBackend;
@@ -1063,7 +1062,7 @@ describe('AbortSignal on every method', () => {
   const data = randomBuffer(16 * MiB);
   beforeAll(async () => {
     server = await startTestServer();
-    proxy = await startChaosProxy(target(server.port));
+    proxy = await startProxy(target(server.port));
     b = backendAt(proxy.endpoint, server);
     patient = backendAt(proxy.endpoint, server, { timeouts: { connectMs: 1000, requestMs: 10_000 } });
     direct = backendAt(server.endpoint, server);
@@ -1074,8 +1073,8 @@ describe('AbortSignal on every method', () => {
     await server?.stop();
   });
   const fresh = () => {
-    proxy.clear();
-    proxy.resetLog();
+    proxy.clearRules();
+    proxy.clearLog();
   };
 
   it('an already-aborted signal rejects every method before any request (the proxy sees no connection)', async () => {
@@ -1259,7 +1258,7 @@ describe('AbortSignal on every method', () => {
 
 describe('load', () => {
   let server: Server;
-  let proxy: ChaosProxy;
+  let proxy: TestProxy;
   let b: S3StorageBackend; // through the proxy, which counts connections
   let direct: S3StorageBackend;
   const key = uniqueKey('load');
@@ -1269,7 +1268,7 @@ describe('load', () => {
   const LOAD_TIMEOUTS = { timeouts: { connectMs: 5_000, requestMs: 15_000 } };
   beforeAll(async () => {
     server = await startTestServer();
-    proxy = await startChaosProxy(target(server.port));
+    proxy = await startProxy(target(server.port));
     b = backendAt(proxy.endpoint, server, LOAD_TIMEOUTS);
     direct = backendAt(server.endpoint, server, LOAD_TIMEOUTS);
     await direct.upload({ key, body: data, contentType: OCTET });
@@ -1390,11 +1389,11 @@ describe('load', () => {
 
 describe('bad input is refused before any request', () => {
   let server: Server;
-  let proxy: ChaosProxy;
+  let proxy: TestProxy;
   let b: S3StorageBackend;
   beforeAll(async () => {
     server = await startTestServer();
-    proxy = await startChaosProxy(target(server.port));
+    proxy = await startProxy(target(server.port));
     b = backendAt(proxy.endpoint, server);
   });
   afterAll(async () => {
@@ -1528,15 +1527,15 @@ describe('bad input is refused before any request', () => {
 // Last in the file: it drains the process-wide quota.
 describe('retry quota under a sustained outage', () => {
   let server: Server;
-  let pa: ChaosProxy;
-  let pb: ChaosProxy;
+  let pa: TestProxy;
+  let pb: TestProxy;
   let a: S3StorageBackend;
   let other: S3StorageBackend;
   const key = uniqueKey('quota');
   beforeAll(async () => {
     server = await startTestServer();
-    pa = await startChaosProxy(target(server.port));
-    pb = await startChaosProxy(target(server.port));
+    pa = await startProxy(target(server.port));
+    pb = await startProxy(target(server.port));
     a = backendAt(pa.endpoint, server);
     other = backendAt(pb.endpoint, server);
     await other.upload({ key, body: randomBuffer(KiB), contentType: OCTET });
@@ -1549,8 +1548,8 @@ describe('retry quota under a sustained outage', () => {
 
   /** 60 calls against a service answering 500 InternalError: attempts made by each. */
   async function outage(): Promise<number[]> {
-    pa.clear();
-    pa.resetLog();
+    pa.clearRules();
+    pa.clearLog();
     pa.respond(500, { code: 'InternalError', message: 'We encountered an internal error.' });
     const attempts: number[] = [];
     for (let i = 0; i < 60; i++) {
@@ -1558,7 +1557,7 @@ describe('retry quota under a sustained outage', () => {
       expectTyped(await rejection(a.exists(key)), 'unavailable', 'exists', key);
       attempts.push(pa.requests.length - before);
     }
-    pa.clear();
+    pa.clearRules();
     return attempts;
   }
 
@@ -1570,8 +1569,8 @@ describe('retry quota under a sustained outage', () => {
 
   it('an outage seen by one backend does not take the retries of another backend in the process', async () => {
     await outage();
-    pb.clear();
-    pb.resetLog();
+    pb.clearRules();
+    pb.clearLog();
     pb.slowDown(1);
     const result = await other.exists(key).then(
       (v) => v,

@@ -1,8 +1,7 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3StorageBackend, StorageError } from '../lib/index.mjs';
-import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
-import { startRecordingProxy, type RecordingProxy } from './helpers/recording-proxy';
+import { startProxy, type TestProxy } from './helpers/proxy.mjs';
 import { startTestServer, type TestServer } from './helpers/servers';
 import { testServer, unfinishedUploads, uniqueKey } from './helpers/s3';
 import { generatedSource, hashStream, KiB, md5, MiB, randomBuffer, readAll, sampleRss, sha256, sleep } from './helpers/streams';
@@ -99,10 +98,10 @@ describe('upload: bodies', () => {
   });
 
   describe('through a recording proxy', () => {
-    let proxy: RecordingProxy;
+    let proxy: TestProxy;
     let proxied: S3StorageBackend;
     beforeAll(async () => {
-      proxy = await startRecordingProxy(target(s3.port));
+      proxy = await startProxy(target(s3.port));
       proxied = backendAt(proxy.endpoint);
     });
     afterAll(() => proxy.close());
@@ -111,7 +110,7 @@ describe('upload: bodies', () => {
       const k = key('stream-length');
       const data = randomBuffer(7 * MiB + 3);
       const chunks = [data.subarray(0, 1), data.subarray(1, 3 * MiB), data.subarray(3 * MiB, 5 * MiB + 1), data.subarray(5 * MiB + 1)];
-      proxy.clear();
+      proxy.clearLog();
       const out = await proxied.upload({ key: k, body: streamOf(chunks), contentType: 'application/octet-stream', contentLength: data.length });
       expect(out.etag).toBe(`"${md5(data)}"`);
       expect(proxy.requests.map((r) => [r.method, r.url.split('?')[0]])).toEqual([['PUT', `/${s3.bucket}/${k}`]]);
@@ -123,7 +122,7 @@ describe('upload: bodies', () => {
     it('a small Readable without length is stored whole in one PutObject', async () => {
       const k = key('stream-small');
       const data = randomBuffer(300 * KiB + 1);
-      proxy.clear();
+      proxy.clearLog();
       const out = await proxied.upload({
         key: k,
         body: streamOf([data.subarray(0, 100 * KiB), data.subarray(100 * KiB)]),
@@ -235,19 +234,17 @@ describe('upload: contentType and metadata', () => {
 
 describe('upload: failures leave nothing behind (private server)', () => {
   let server: TestServer;
-  let proxy: RecordingProxy;
+  let proxy: TestProxy;
   let priv: S3StorageBackend;
   beforeAll(async () => {
     server = await startTestServer();
-    proxy = await startRecordingProxy(target(server.port));
+    proxy = await startProxy(target(server.port));
     priv = backendAt(proxy.endpoint, MULTIPART, server);
   });
   afterAll(async () => {
     await proxy?.close();
     await server?.stop();
   });
-
-  const calls = () => proxy.requests.map((r) => `${r.method} ${r.url.includes('?uploads') ? 'create' : r.url.includes('partNumber=') ? 'part' : r.url.includes('uploadId=') ? 'complete/abort' : 'object'}`);
 
   describe('a stream of another length than contentLength', () => {
     it.each([
@@ -260,7 +257,7 @@ describe('upload: failures leave nothing behind (private server)', () => {
       ['multipart, too few', 13 * MiB, Array(12).fill(MiB), true],
     ] as const)('%s: rejects with invalid_argument(contentLength) and stores nothing', async (_name, declared, sizes, multipart) => {
       const key = uniqueKey('mismatch');
-      proxy.clear();
+      proxy.clearLog();
       const body = streamOf(sizes.map((n) => randomBuffer(n)));
       const err = await rejection(priv.upload({ key, body, contentType: 'application/octet-stream', contentLength: declared }));
       expect(err).toBeInstanceOf(StorageError);
@@ -270,10 +267,10 @@ describe('upload: failures leave nothing behind (private server)', () => {
       expect(await unfinishedUploads(server)).toEqual([]);
       if (multipart) {
         // it really went multipart, and the upload was aborted
-        expect(calls()).toContain('POST create');
-        expect(calls()).toContain('DELETE complete/abort');
+        expect(proxy.ops()).toContain('create');
+        expect(proxy.ops()).toContain('abort');
       } else {
-        expect(calls()).not.toContain('POST create');
+        expect(proxy.ops()).not.toContain('create');
       }
     });
   });
@@ -289,7 +286,7 @@ describe('upload: failures leave nothing behind (private server)', () => {
       for (const existing of [false, true]) {
         const key = uniqueKey('source-error');
         if (existing) await priv.upload({ key, body: older, contentType: 'application/octet-stream' });
-        proxy.clear();
+        proxy.clearLog();
         const boom = new Error('disk read failed');
         const err = await rejection(
           priv.upload({ key, body: failingSource(before, boom), contentType: 'application/octet-stream', contentLength }),
@@ -299,8 +296,8 @@ describe('upload: failures leave nothing behind (private server)', () => {
         expect(err.cause).toBe(boom);
         expect(await unfinishedUploads(server)).toEqual([]);
         if (multipart) {
-          expect(calls()).toContain('POST create');
-          expect(calls()).toContain('DELETE complete/abort');
+          expect(proxy.ops()).toContain('create');
+          expect(proxy.ops()).toContain('abort');
         }
         if (existing) {
           expect(await stored(key, priv)).toEqual({ bytes: older.length, sha256: sha256(older) });
@@ -316,7 +313,7 @@ describe('upload: failures leave nothing behind (private server)', () => {
     ['after 12 MiB (multipart started)', 12 * MiB],
   ])('a stream chunk that is not bytes (a number) %s rejects invalid_argument(body) and stores nothing', async (_name, before) => {
     const key = uniqueKey('bad-chunk');
-    proxy.clear();
+    proxy.clearLog();
     const pieces: unknown[] = [];
     for (let n = 0; n < before; n += MiB) pieces.push(randomBuffer(Math.min(MiB, before - n)));
     pieces.push(42);
@@ -325,15 +322,15 @@ describe('upload: failures leave nothing behind (private server)', () => {
     expect(err.details).toMatchObject({ reason: 'invalid_argument', field: 'body', key });
     expect(await priv.exists(key)).toBe(false);
     expect(await unfinishedUploads(server)).toEqual([]);
-    if (before > MULTIPART.partSize) expect(calls()).toContain('DELETE complete/abort');
+    if (before > MULTIPART.partSize) expect(proxy.ops()).toContain('abort');
   });
 });
 
 describe('upload: bad input is refused before any request', () => {
-  let proxy: RecordingProxy;
+  let proxy: TestProxy;
   let proxied: S3StorageBackend;
   beforeAll(async () => {
-    proxy = await startRecordingProxy(target(s3.port));
+    proxy = await startProxy(target(s3.port));
     proxied = backendAt(proxy.endpoint);
   });
   afterAll(() => proxy.close());
@@ -379,7 +376,7 @@ describe('upload: bad input is refused before any request', () => {
   ];
 
   it.each(cases)('%s -> invalid_argument(%s)', async (_name, field, params) => {
-    proxy.clear();
+    proxy.clearLog();
     const err = await rejection(proxied.upload(params() as never));
     expect(err).toBeInstanceOf(StorageError);
     expect(err.details).toMatchObject({ reason: 'invalid_argument', operation: 'upload', field });
@@ -389,7 +386,7 @@ describe('upload: bad input is refused before any request', () => {
   });
 
   it('(control) a valid upload through the same proxy is recorded', async () => {
-    proxy.clear();
+    proxy.clearLog();
     await proxied.upload({ key, body: buf(), contentType: 'text/plain' });
     expect(proxy.requests.map((r) => r.method)).toEqual(['PUT']);
     await backend.delete(key);
@@ -426,9 +423,10 @@ describe('upload: memory and flow control', () => {
   });
 
   describe('behind a slow network', () => {
-    let proxy: FaultProxy;
+    let proxy: TestProxy;
     beforeAll(async () => {
-      proxy = await startFaultProxy(target(s3.port), { uploadBytesPerSecond: 32 * MiB });
+      proxy = await startProxy(target(s3.port));
+      proxy.throttleUpload(32 * MiB);
     });
     afterAll(() => proxy.close());
 

@@ -1,4 +1,4 @@
-// What the backend puts on the wire, observed through the recording proxy, and
+// What the backend puts on the wire, observed through a proxy that records requests, and
 // signed URLs used with plain fetch.
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -6,8 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3BackendOptions } from '../index';
 import { S3StorageBackend, StorageError } from '../lib/index.mjs';
-import { startRecordingProxy, type RecordedRequest, type RecordingProxy } from './helpers/recording-proxy';
-import { startStallingProxy } from './helpers/stalling-proxy.mjs';
+import { startProxy, type ProxyRequest, type TestProxy } from './helpers/proxy.mjs';
 import { testServer, uniqueKey } from './helpers/s3';
 import { startTestServer, type TestServer } from './helpers/servers';
 
@@ -36,7 +35,7 @@ function chunked(data: Buffer, chunk = MiB): Readable {
 }
 
 /** Checksum-related headers and query parameters of one recorded request. */
-function checksumTraces(r: RecordedRequest): string[] {
+function checksumTraces(r: ProxyRequest): string[] {
   const found: string[] = [];
   for (const [name, value] of Object.entries(r.headers)) {
     if (/^x-amz-checksum-/.test(name) || name === 'x-amz-sdk-checksum-algorithm' || name === 'x-amz-trailer') {
@@ -59,12 +58,12 @@ function checksumParamsInUrl(url: string): string[] {
   return found;
 }
 
-describe('through the recording proxy (path style)', () => {
-  let proxy: RecordingProxy;
+describe('through a recording proxy (path style)', () => {
+  let proxy: TestProxy;
   let backend: S3StorageBackend;
   let multipartBackend: S3StorageBackend;
   beforeAll(async () => {
-    proxy = await startRecordingProxy({ host: '127.0.0.1', port: s3.port });
+    proxy = await startProxy({ host: '127.0.0.1', port: s3.port });
     const options: S3BackendOptions = { bucket: s3.bucket, region: s3.region, endpoint: proxy.endpoint, credentials };
     backend = new S3StorageBackend(options);
     multipartBackend = new S3StorageBackend({ ...options, multipart: { partSize: 5 * MiB, threshold: 5 * MiB } });
@@ -127,7 +126,7 @@ describe('through the recording proxy (path style)', () => {
     expect(new URL(typed.url).searchParams.get('X-Amz-SignedHeaders')).toBe('content-type;host');
 
     // And the URL is usable through the proxy it was signed for.
-    proxy.clear();
+    proxy.clearLog();
     const res = await fetch(typed.url, { method: 'PUT', body: 'png bytes', headers: { 'Content-Type': 'image/png' } });
     expect(res.status).toBe(200);
     expect(proxy.requests.map((r) => r.method)).toEqual(['PUT']);
@@ -158,12 +157,12 @@ describe('through the recording proxy (path style)', () => {
 
 describe('virtual-hosted style (forcePathStyle: false)', () => {
   const target = { host: '127.0.0.1', port: 0 };
-  let proxy: RecordingProxy;
+  let proxy: TestProxy;
   let server: TestServer;
   let backend: S3StorageBackend;
   beforeAll(async () => {
     // The client signs Host <bucket>.localhost:<proxy port>, so the server must know that domain.
-    proxy = await startRecordingProxy(target);
+    proxy = await startProxy(target);
     server = await startTestServer({ domain: ['localhost', `localhost:${proxy.port}`] });
     target.port = server.port;
     backend = new S3StorageBackend({
@@ -183,7 +182,7 @@ describe('virtual-hosted style (forcePathStyle: false)', () => {
     const key = uniqueKey('vhost');
     const body = payload(200 * 1024);
     expect(backend.describe().forcePathStyle).toBe(false);
-    proxy.clear();
+    proxy.clearLog();
     await backend.upload({ key, body, contentType: 'application/x-test' });
     expect(await backend.exists(key)).toBe(true);
     const down = await backend.download(key);
@@ -213,7 +212,7 @@ describe('virtual-hosted style (forcePathStyle: false)', () => {
     expect(u.host).toBe(`${server.bucket}.localhost:${proxy.port}`);
     expect(u.pathname).toBe(`/${key}`);
 
-    proxy.clear();
+    proxy.clearLog();
     const res = await fetch(url);
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('virtual host');
@@ -420,7 +419,8 @@ describe('a connection that stops accepting the request body', () => {
   ])(
     'fails an upload of $kind with reason unavailable',
     async ({ kind, sized, multipart }) => {
-      const proxy = await startStallingProxy({ host: '127.0.0.1', port: s3.port }, MiB, 'request');
+      const proxy = await startProxy({ host: '127.0.0.1', port: s3.port });
+      proxy.stallRequest(MiB);
       try {
         const backend = new S3StorageBackend({
           bucket: s3.bucket,

@@ -54,7 +54,7 @@ interface ChildJob {
   workerData: Record<string, unknown>;
   /** When to terminate the worker: a message field that is truthy ("stalled") or "field>=number". */
   until: string;
-  /** Talk through a relay that holds the connection after `limit` bytes (see stalling-proxy.mjs). */
+  /** Talk through a relay that holds the connection after `limit` body bytes (see terminate-in-child.mjs). */
   stall?: { limit: number; direction?: 'response' | 'request' };
 }
 interface ChildReport {

@@ -3,15 +3,17 @@
 // A crash shows up as this process's exit signal, a hang as the parent's kill.
 // Env: S3 = JSON { bucket, region, endpoint, accessKeyId, secretAccessKey };
 //      JOBS = JSON [{ workerData, until, stall? }]; `until` is "name" (truthy) or "name>=number";
-//        with `stall: { limit, direction }` the worker talks through a stalling-proxy.mjs relay,
-//        and is terminated only once that relay holds its connection;
+//        with `stall: { limit, direction }` the worker talks through a proxy.mjs relay that
+//        holds the response after `limit` body bytes (direction 'response', the default) or
+//        stops reading the request after `limit` body bytes ('request'), and is terminated
+//        only once that relay holds its connection;
 //      ROUNDS = how many times to run all jobs (default 1); upload keys get "-r<round>" appended.
 // Prints one JSON line: { exitCodes, finished, objects, roundTrip, connectionsLeft }; `objects`
 // maps each upload key to 'absent', 'intact' (only possible for upload-buffer) or 'corrupt';
 // `connectionsLeft`: relay connections still open 10 s after the terminations at most.
 import { Worker } from 'node:worker_threads'
 import { S3StorageBackend } from '../../../lib/index.mjs'
-import { startStallingProxy } from '../stalling-proxy.mjs'
+import { startProxy } from '../proxy.mjs'
 
 const s3 = JSON.parse(process.env.S3)
 const jobs = JSON.parse(process.env.JOBS)
@@ -48,8 +50,10 @@ for (let round = 0; round < rounds; round++) {
     jobs.map(async ({ workerData, until, stall }) => {
       const data = { ...workerData, s3 }
       let proxy
+      const stallKind = stall?.direction === 'request' ? 'stallRequest' : 'stallResponse'
       if (stall) {
-        proxy = await startStallingProxy(target, stall.limit, stall.direction)
+        proxy = await startProxy(target)
+        proxy[stallKind](stall.limit)
         proxies.push(proxy)
         data.s3 = { ...s3, endpoint: proxy.endpoint }
       }
@@ -67,7 +71,7 @@ for (let round = 0; round < rounds; round++) {
         worker.on('error', reject)
         worker.on('exit', (code) => reject(new Error(`worker exited (${code}) before ${until}`)))
       })
-      while (proxy && proxy.stalled() === 0) await new Promise((r) => setTimeout(r, 20))
+      while (proxy && !proxy.faults()[stallKind]) await new Promise((r) => setTimeout(r, 20))
       return worker
     }),
   )

@@ -4,25 +4,29 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3Server } from '../../scripts/s3-server.mjs';
 import { startTestServer } from './servers';
 import { signedRequest } from './http';
-import { startRecordingProxy, type RecordingProxy } from './recording-proxy';
+import { startProxy, type TestProxy } from './proxy.mjs';
 import { testServer, uniqueKey } from './s3';
 import { signHeaders } from './sigv4';
 
 const s3 = testServer();
 const creds = { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region };
 
-describe('recording proxy', () => {
-  let proxy: RecordingProxy;
-  beforeAll(async () => {
-    proxy = await startRecordingProxy({ host: new URL(s3.endpoint).hostname, port: s3.port });
-  });
-  afterAll(() => proxy.close());
+let proxy: TestProxy;
+beforeAll(async () => {
+  proxy = await startProxy({ host: new URL(s3.endpoint).hostname, port: s3.port });
+});
+afterAll(() => proxy.close());
 
-  // Path-style: the client signs the proxy's host:port and s3s-fs verifies that same Host.
-  const objectUrl = (key: string) => `${proxy.endpoint}/${s3.bucket}/${key}`;
+// Path-style: the client signs the proxy's host:port and the server verifies that same Host.
+const objectUrl = (key: string) => `${proxy.endpoint}/${s3.bucket}/${key}`;
 
+/** Whether `p` is still pending after `ms`. */
+const pendingAfter = (p: Promise<unknown>, ms: number) =>
+  Promise.race([p.then(() => false, () => false), new Promise<boolean>((r) => setTimeout(() => r(true), ms))]);
+
+describe('proxy: recording', () => {
   it('forwards signed PUT and GET unchanged and records them', async () => {
-    proxy.clear();
+    proxy.clearLog();
     const key = uniqueKey('proxy');
     const body = Buffer.from('through the proxy \u00e9\n'.repeat(1000));
 
@@ -73,7 +77,7 @@ describe('recording proxy', () => {
   });
 
   it('relays Expect: 100-continue', async () => {
-    proxy.clear();
+    proxy.clearLog();
     const key = uniqueKey('proxy-expect');
     const body = 'sent only after 100 Continue';
     const headers = signHeaders({
@@ -107,7 +111,7 @@ describe('recording proxy', () => {
   it('works for virtual-hosted style when the server knows the proxy port', async () => {
     // The signed Host is <bucket>.localhost:<proxy port>, so s3s-fs must accept that domain.
     const target = { host: '127.0.0.1', port: 0 };
-    const own = await startRecordingProxy(target);
+    const own = await startProxy(target);
     const server = await startTestServer({ domain: ['localhost', `localhost:${own.port}`] });
     target.port = server.port;
     try {
@@ -129,7 +133,7 @@ describe('recording proxy', () => {
     // Own server, so the temp-file check is not disturbed by other test files. Always s3s-fs:
     // its temp file is what shows the upstream request being cut (this tests the proxy).
     const server = await startS3Server();
-    const own = await startRecordingProxy({ host: server.host, port: server.port });
+    const own = await startProxy({ host: server.host, port: server.port });
     try {
       const url = `${own.endpoint}/${server.bucket}/cut.bin`;
       const ownCreds = { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey };
@@ -152,5 +156,68 @@ describe('recording proxy', () => {
       await own.close();
       await server.stop();
     }
+  });
+});
+
+describe('proxy: faults, stalls and throttling', () => {
+  it('answers by rule, then forwards; logs what it did and the S3 operation', async () => {
+    proxy.reset();
+    const key = uniqueKey('proxy-rule');
+    proxy.respond(500, { code: 'InternalError', message: 'try again', times: 1, match: { method: 'GET' } });
+    const first = await signedRequest({ method: 'GET', url: objectUrl(key), creds });
+    expect(first.status).toBe(500);
+    expect(first.body.toString()).toContain('<Code>InternalError</Code>');
+    const second = await signedRequest({ method: 'GET', url: objectUrl(key), creds });
+    expect(second.status).toBe(404); // the rule is spent: forwarded to the server
+    expect(proxy.requests.map((r) => r.action)).toEqual(['respond', 'forward']);
+    expect(proxy.ops(key)).toEqual(['get', 'get']);
+    expect(proxy.ops(uniqueKey('other'))).toEqual([]);
+    expect(proxy.faults()).toEqual({ respond: 1 });
+  });
+
+  it('holds a response after N body bytes until release()', async () => {
+    proxy.reset();
+    const key = uniqueKey('proxy-hold');
+    const body = Buffer.alloc(256 * 1024, 0x61);
+    expect((await signedRequest({ method: 'PUT', url: objectUrl(key), body, creds })).status).toBe(200);
+    proxy.stallResponse(1000, 1, { method: 'GET' });
+    const get = signedRequest({ method: 'GET', url: objectUrl(key), creds });
+    expect(await pendingAfter(get, 500)).toBe(true);
+    expect(proxy.faults()).toEqual({ stallResponse: 1 });
+    proxy.release();
+    const res = await get;
+    expect(res.status).toBe(200);
+    expect(res.body.equals(body)).toBe(true);
+  });
+
+  it('stops reading a request after N body bytes (the upload never completes)', async () => {
+    proxy.reset();
+    const key = uniqueKey('proxy-stall-request');
+    proxy.stallRequest(64 * 1024, 1, { method: 'PUT' });
+    const put = signedRequest({ method: 'PUT', url: objectUrl(key), body: Buffer.alloc(4 << 20), creds });
+    put.catch(() => {}); // cut by dropAll below
+    expect(await pendingAfter(put, 500)).toBe(true);
+    expect(proxy.faults()).toEqual({ stallRequest: 1 });
+    expect(proxy.openConnections()).toBeGreaterThanOrEqual(1);
+    proxy.dropAll();
+    await expect.poll(() => proxy.openConnections()).toBe(0);
+  });
+
+  it('throttles what clients send and counts the bytes in both directions', async () => {
+    proxy.reset();
+    const key = uniqueKey('proxy-throttle');
+    const body = Buffer.alloc(2 << 20, 0x62);
+    const [up, down] = [proxy.bytesUp(), proxy.bytesDown()];
+    // 1 MiB/s with a 1 MiB burst: the second MiB takes about a second.
+    proxy.throttleUpload(1 << 20);
+    try {
+      const t0 = performance.now();
+      expect((await signedRequest({ method: 'PUT', url: objectUrl(key), body, creds })).status).toBe(200);
+      expect(performance.now() - t0).toBeGreaterThan(800);
+    } finally {
+      proxy.throttleUpload(undefined);
+    }
+    expect(proxy.bytesUp() - up).toBeGreaterThan(body.length);
+    expect(proxy.bytesDown() - down).toBeGreaterThan(0);
   });
 });

@@ -1,4 +1,7 @@
-// Loopback HTTP/1.1-aware TCP proxy for fault tests, between the backend and s3s-fs.
+// The tests' one proxy: a loopback HTTP/1.1-aware TCP relay between a client (the backend,
+// a raw signed request, a worker) and an S3 server. It records every request, injects
+// faults by rule and can throttle or hold traffic. Types and API: proxy.d.mts.
+// Plain JavaScript so that child processes of tests can use it too.
 //
 // It relays raw bytes unchanged (Host included), so SigV4 signatures made for the proxy's
 // host:port still verify at the target, but it frames requests (Content-Length or chunked)
@@ -21,55 +24,21 @@
 //                    it and never answer. With it: forward the head and that many body bytes,
 //                    then stop reading from the client (TCP backpressure on the upload).
 //   - stallResponse: forward the request; relay `afterBodyBytes` response body bytes, then
-//                    relay nothing more (the connection stays open).
+//                    hold the rest (the connection stays open) until release().
 //   - delay:         hold the request `ms` before forwarding it.
-// and per connection: `refuseConnections(n)` closes the next n connections at once.
+// and per connection: `refuseConnections(n)` closes the next n connections at once;
+// `throttleUpload(bytesPerSecond)` slows what clients send (all connections together).
 //
 // A request stalled with `afterBodyBytes` keeps its upstream connection (and so the server's
 // half-received upload) until dropAll(): a socket the proxy stopped reading does not notice
 // that the client went away, as a real server would after its own idle timeout.
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 
-export type ChaosAction =
-  | { kind: 'slowDown'; keepAlive?: boolean }
-  | { kind: 'respond'; status: number; reason?: string; body?: string; contentType?: string; keepAlive?: boolean }
-  | { kind: 'garbage'; bytes: Buffer }
-  | { kind: 'resetRequest'; afterBodyBytes: number }
-  | { kind: 'resetResponse'; afterBodyBytes: number }
-  | { kind: 'cutResponse'; afterBodyBytes: number }
-  | { kind: 'stallRequest'; afterBodyBytes?: number }
-  | { kind: 'stallResponse'; afterBodyBytes: number }
-  | { kind: 'delay'; ms: number };
-
-export interface RequestMatch {
-  /** e.g. 'PUT' or ['GET', 'HEAD']. */
-  method?: string | string[];
-  /** Tested against the request target (path + query). */
-  url?: RegExp;
-}
-
-export interface ChaosRule {
-  action: ChaosAction;
-  /** Requests it applies to, then it is spent. Default: every matching request. */
-  times?: number;
-  match?: RequestMatch;
-}
-
-export interface ChaosRequest {
-  /** Index of the client connection it came on (0-based). */
-  connection: number;
-  method: string;
-  url: string;
-  /** `content-length` of the request, when given. */
-  contentLength?: number;
-  /** What the proxy did: 'forward' or a fault kind. */
-  action: 'forward' | ChaosAction['kind'];
-  at: number;
-}
+const CRLF2 = Buffer.from('\r\n\r\n');
+const CRLF = Buffer.from('\r\n');
 
 /** What an S3 request is, from its method and query (path-style or virtual-hosted). */
-export function s3Op(r: Pick<ChaosRequest, 'method' | 'url'>): string {
+export function s3Op(r) {
   const q = r.url.includes('?') ? r.url.slice(r.url.indexOf('?')) : '';
   if (r.method === 'POST' && /[?&]uploads(=|&|$)/.test(q)) return 'create';
   if (r.method === 'POST' && /[?&]uploadId=/.test(q)) return 'complete';
@@ -78,89 +47,30 @@ export function s3Op(r: Pick<ChaosRequest, 'method' | 'url'>): string {
   return r.method.toLowerCase(); // put, get, head, delete
 }
 
-export interface ChaosProxy {
-  /** http://127.0.0.1:PORT */
-  endpoint: string;
-  port: number;
-  /** Every request head seen, in order. */
-  requests: ChaosRequest[];
-  /** Adds a rule (after the existing ones); returns it, so `times` left can be read. */
-  inject(rule: ChaosRule): Required<Pick<ChaosRule, 'times'>> & ChaosRule;
-  slowDown(times?: number, opts?: { keepAlive?: boolean; match?: RequestMatch }): void;
-  resetRequest(afterBodyBytes: number, times?: number, match?: RequestMatch): void;
-  resetResponse(afterBodyBytes: number, times?: number, match?: RequestMatch): void;
-  /** Like resetResponse, with a clean close (FIN) instead of a reset. */
-  cutResponse(afterBodyBytes: number, times?: number, match?: RequestMatch): void;
-  /** Answer with this status and body instead of forwarding (S3 XML error when `code` is given). */
-  respond(status: number, opts?: { code?: string; message?: string; body?: string; contentType?: string; reason?: string; keepAlive?: boolean; times?: number; match?: RequestMatch }): void;
-  /** Answer with these bytes (not HTTP) and close. */
-  garbage(bytes: Buffer, times?: number, match?: RequestMatch): void;
-  stallRequest(afterBodyBytes?: number, times?: number, match?: RequestMatch): void;
-  stallResponse(afterBodyBytes: number, times?: number, match?: RequestMatch): void;
-  delay(ms: number, times?: number, match?: RequestMatch): void;
-  /** Close the next `times` connections as soon as they are accepted. */
-  refuseConnections(times?: number): void;
-  /** Remove every rule and connection refusal (connections already faulted stay so). */
-  clear(): void;
-  /** Forget the request log and counters. */
-  resetLog(): void;
-  /** Send forwarded requests to another port from now on (new connections only). */
-  retarget(port: number): void;
-  /** Client connections accepted (refused ones included). */
-  totalConnections(): number;
-  /** Client connections currently open. */
-  openConnections(): number;
-  /** Connections closed at once by refuseConnections. */
-  refused(): number;
-  /** Faults applied so far (by kind; a rule counts when its fault actually happened). */
-  faults(): Record<string, number>;
-  /** Destroy every open connection (client and upstream sides). */
-  dropAll(): void;
-  close(): Promise<void>;
+/** An S3 XML error body. */
+export function s3ErrorXml(code, message, requestId = 'proxy') {
+  return (
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    `<Error><Code>${code}</Code><Message>${message}</Message><RequestId>${requestId}</RequestId><HostId>test-proxy</HostId></Error>`
+  );
 }
 
-const CRLF2 = Buffer.from('\r\n\r\n');
-const CRLF = Buffer.from('\r\n');
-
-interface Head {
-  method: string;
-  url: string;
-  headers: Map<string, string>;
-  raw: Buffer;
-}
-
-function parseHead(raw: Buffer): Head {
-  const text = raw.toString('latin1');
-  const [requestLine, ...lines] = text.split('\r\n');
+/** Method, target and headers (lowercased names; repeated ones joined with ", ") of a request head. */
+function parseHead(raw) {
+  const [requestLine, ...lines] = raw.toString('latin1').split('\r\n');
   const [method = '', url = ''] = requestLine.split(' ');
-  const headers = new Map<string, string>();
+  const headers = {};
   for (const line of lines) {
     const i = line.indexOf(':');
     if (i <= 0) continue;
     const name = line.slice(0, i).trim().toLowerCase();
     const value = line.slice(i + 1).trim();
-    headers.set(name, headers.has(name) ? `${headers.get(name)}, ${value}` : value);
+    headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
   }
   return { method, url, headers, raw };
 }
 
-/** An S3 XML error body. */
-export function s3ErrorXml(code: string, message: string, requestId = 'chaos'): string {
-  return (
-    '<?xml version="1.0" encoding="UTF-8"?>\n' +
-    `<Error><Code>${code}</Code><Message>${message}</Message><RequestId>${requestId}</RequestId><HostId>chaos-proxy</HostId></Error>`
-  );
-}
-
-function cannedResponse(
-  method: string,
-  requestId: string,
-  keepAlive: boolean,
-  status = 503,
-  reason = 'Slow Down',
-  body = s3ErrorXml('SlowDown', 'Please reduce your request rate.', requestId),
-  contentType = 'application/xml',
-): Buffer {
+function cannedResponse(method, requestId, keepAlive, status, reason, body, contentType) {
   const head = [
     `HTTP/1.1 ${status} ${reason}`,
     `Content-Type: ${contentType}`,
@@ -176,32 +86,57 @@ function cannedResponse(
 }
 
 /** Actions that answer without forwarding the request. */
-const answersItself = (a: ChaosAction | undefined) => a?.kind === 'slowDown' || a?.kind === 'respond' || a?.kind === 'garbage';
+const answersItself = (a) => a?.kind === 'slowDown' || a?.kind === 'respond' || a?.kind === 'garbage';
+/** Actions that never forward the request head. */
+const keepsHead = (a) => answersItself(a) || (a?.kind === 'stallRequest' && a.afterBodyBytes === undefined);
+/** Actions on the response body. */
+const onResponse = (a) => a?.kind === 'resetResponse' || a?.kind === 'cutResponse' || a?.kind === 'stallResponse';
 
-function matches(m: RequestMatch | undefined, head: Head): boolean {
+function matches(m, head) {
   if (!m) return true;
-  if (m.method !== undefined) {
-    const methods = Array.isArray(m.method) ? m.method : [m.method];
-    if (!methods.includes(head.method)) return false;
-  }
+  if (m.method !== undefined && ![m.method].flat().includes(head.method)) return false;
   if (m.url && !m.url.test(head.url)) return false;
   return true;
 }
 
-export async function startChaosProxy(target: { host: string; port: number }): Promise<ChaosProxy> {
-  let targetPort = target.port;
-  const rules: (ChaosRule & { times: number })[] = [];
+/** Whether a request targets `key` (its path ends in /key, path-style or virtual-hosted). */
+const isFor = (r, key) => decodeURIComponent(r.url.split('?')[0]).endsWith(`/${key}`);
+
+/**
+ * `target` is read whenever an upstream connection opens, so its port may be filled in after
+ * the proxy started (virtual-hosted style, where the server must know the proxy's port).
+ */
+export async function startProxy(target) {
+  const rules = [];
   let refuseLeft = 0;
   let refused = 0;
   let total = 0;
   let requestIds = 0;
-  const requests: ChaosRequest[] = [];
-  const faultCounts: Record<string, number> = {};
-  const sockets = new Set<net.Socket>();
-  const clients = new Set<net.Socket>();
-  const count = (kind: string) => (faultCounts[kind] = (faultCounts[kind] ?? 0) + 1);
+  let up = 0;
+  let down = 0;
+  const requests = [];
+  const faultCounts = {};
+  const sockets = new Set();
+  const clients = new Set();
+  /** release() callbacks of responses held by stallResponse. */
+  const held = new Set();
+  const count = (kind) => (faultCounts[kind] = (faultCounts[kind] ?? 0) + 1);
 
-  const pickRule = (head: Head): ChaosAction | undefined => {
+  // Token bucket shared by all connections for the upload direction (throttleUpload).
+  let rate;
+  let allowance = 0;
+  let lastRefill = 0;
+  /** How long to pause a client that just sent `bytes`. */
+  const throttleMs = (bytes) => {
+    if (!rate) return 0;
+    const now = Date.now();
+    allowance = Math.min(rate, allowance + ((now - lastRefill) / 1000) * rate);
+    lastRefill = now;
+    allowance -= bytes;
+    return allowance >= 0 ? 0 : Math.ceil((-allowance / rate) * 1000);
+  };
+
+  const pickRule = (head) => {
     for (const rule of rules) {
       if (rule.times > 0 && matches(rule.match, head)) {
         rule.times -= 1;
@@ -225,13 +160,14 @@ export async function startChaosProxy(target: { host: string; port: number }): P
     client.on('close', () => {
       clients.delete(client);
       sockets.delete(client);
+      held.delete(release);
       upstream?.destroy();
     });
     client.on('error', () => kill(false));
 
-    let upstream: net.Socket | undefined;
+    let upstream;
     let dead = false;
-    const kill = (reset: boolean) => {
+    const kill = (reset) => {
       if (dead) return;
       dead = true;
       if (reset && !client.destroyed) client.resetAndDestroy();
@@ -239,31 +175,65 @@ export async function startChaosProxy(target: { host: string; port: number }): P
       upstream?.destroy();
     };
 
-    // ---- server -> client: faults on the response of the current request ----
-    let respAction: ChaosAction | undefined;
-    let respHeader: Buffer | undefined; // bytes of the current response head so far
-    let respBody = 0;
-    let respStalled = false;
+    // ---- client reading: paused while any of these holds ----
+    let suspended = false; // a delay rule holds the request
+    let reqStalled = false; // stallRequest with afterBodyBytes: nothing more is read
+    let upstreamFull = false; // waiting for the upstream to drain
+    let throttled = false; // throttleUpload
+    const resumeClient = () => {
+      if (dead || suspended || reqStalled || upstreamFull || throttled) return;
+      client.resume();
+      pump();
+    };
 
-    const toClient = (data: Buffer, then?: () => void) => {
+    // ---- server -> client: faults on the response of the current request ----
+    let respAction; // of the current request
+    let respHeader; // bytes of the current response head so far (undefined: in the body)
+    let respBody = 0;
+    let respGone = false; // reset or cut: nothing more is relayed
+    let respHeld; // stallResponse: chunks kept until release()
+    let endAfterRelease = false;
+
+    const toClient = (data, then) => {
       if (data.length === 0 && !then) return;
+      down += data.length;
       if (!client.write(data, then ? () => then() : undefined)) upstream?.pause();
     };
-    const onUpstreamData = (chunk: Buffer) => {
-      if (dead || respStalled) return;
+    function release() {
+      held.delete(release);
+      const chunks = respHeld ?? [];
+      respHeld = undefined;
+      respAction = undefined; // the rest of this response flows
+      if (dead) return;
+      for (const c of chunks) toClient(c);
+      if (endAfterRelease) client.end();
+      else upstream?.resume();
+    }
+    const hold = (rest) => {
+      respHeld = [rest];
+      upstream?.pause();
+      held.add(release);
+    };
+    const onUpstreamData = (chunk) => {
+      if (dead || respGone) return;
+      if (respHeld) {
+        respHeld.push(chunk);
+        return;
+      }
       const act = respAction;
-      if (!act || (act.kind !== 'resetResponse' && act.kind !== 'cutResponse' && act.kind !== 'stallResponse')) {
+      if (!onResponse(act)) {
         toClient(chunk);
         return;
       }
       if (act.afterBodyBytes < 0) {
         // Before any byte of the answer: the request was processed, the client never knows.
         count(act.kind);
-        respStalled = true;
-        upstream?.pause();
-        if (act.kind === 'stallResponse') return;
-        if (act.kind === 'resetResponse') kill(true);
-        else {
+        if (act.kind === 'stallResponse') hold(chunk);
+        else if (act.kind === 'resetResponse') {
+          respGone = true;
+          kill(true);
+        } else {
+          respGone = true;
           dead = true;
           client.end();
           upstream?.destroy();
@@ -280,8 +250,7 @@ export async function startChaosProxy(target: { host: string; port: number }): P
           toClient(rest);
           return;
         }
-        const headLen = end + CRLF2.length;
-        const fromRest = headLen - respHeader.length;
+        const fromRest = end + CRLF2.length - respHeader.length;
         toClient(rest.subarray(0, fromRest));
         rest = rest.subarray(fromRest);
         // An interim 100 Continue: the real head follows.
@@ -295,79 +264,78 @@ export async function startChaosProxy(target: { host: string; port: number }): P
       }
       respBody += room;
       count(act.kind);
-      if (act.kind === 'resetResponse' || act.kind === 'cutResponse') {
-        // Let what was relayed reach the client, then reset (or close cleanly).
-        respStalled = true;
-        upstream?.pause();
-        if (act.kind === 'resetResponse') toClient(rest.subarray(0, room), () => kill(true));
-        else {
-          dead = true;
-          client.end(rest.subarray(0, room));
-          upstream?.destroy();
-        }
+      if (act.kind === 'stallResponse') {
+        toClient(rest.subarray(0, room));
+        hold(rest.subarray(room));
         return;
       }
-      toClient(rest.subarray(0, room));
-      respStalled = true;
+      // Let what was relayed reach the client, then reset (or close cleanly).
+      respGone = true;
       upstream?.pause();
+      if (act.kind === 'resetResponse') toClient(rest.subarray(0, room), () => kill(true));
+      else {
+        dead = true;
+        down += room;
+        client.end(rest.subarray(0, room));
+        upstream?.destroy();
+      }
     };
 
-    const openUpstream = (): net.Socket => {
+    const openUpstream = () => {
       if (upstream) return upstream;
-      const up = net.connect(targetPort, target.host);
-      upstream = up;
-      sockets.add(up);
-      up.on('data', onUpstreamData);
-      up.on('end', () => {
-        if (!respStalled) client.end();
+      const socket = net.connect(target.port, target.host);
+      upstream = socket;
+      sockets.add(socket);
+      socket.on('data', onUpstreamData);
+      socket.on('end', () => {
+        if (respHeld) endAfterRelease = true;
+        else if (!respGone) client.end();
       });
-      up.on('error', () => kill(true));
-      up.on('close', () => {
-        sockets.delete(up);
-        if (!respStalled) kill(false);
+      socket.on('error', () => kill(true));
+      socket.on('close', () => {
+        sockets.delete(socket);
+        if (respHeld) endAfterRelease = true;
+        else if (!respGone) kill(false);
       });
       // Backpressure from the client to the upstream.
       client.on('drain', () => {
-        if (!respStalled) up.resume();
+        if (!respGone && !respHeld) socket.resume();
       });
-      return up;
+      return socket;
     };
-    const toUpstream = (data: Buffer) => {
+    const toUpstream = (data) => {
       if (data.length === 0 || dead) return;
-      const up = openUpstream();
-      if (!up.write(data)) {
+      const socket = openUpstream();
+      if (!socket.write(data) && !upstreamFull) {
+        upstreamFull = true;
         client.pause();
-        up.once('drain', () => {
-          if (!suspended && !reqStalled && !dead) client.resume();
+        socket.once('drain', () => {
+          upstreamFull = false;
+          resumeClient();
         });
       }
     };
 
     // ---- client -> server: request framing ----
-    type Body =
-      | { mode: 'none' }
-      | { mode: 'fixed'; left: number }
-      | { mode: 'chunked'; state: 'size' | 'data' | 'data-crlf' | 'trailer'; left: number; line: Buffer };
-    let phase: 'head' | 'body' = 'head';
+    // body: { mode: 'none' } | { mode: 'fixed', left } | { mode: 'chunked', state: 'size' | 'data' | 'data-crlf' | 'trailer', left, line }
+    let phase = 'head';
     let headBuf = Buffer.alloc(0);
-    let body: Body = { mode: 'none' };
-    let action: ChaosAction | undefined; // for the current request
+    let body = { mode: 'none' };
+    let action; // for the current request
     let method = '';
     let bodySeen = 0; // body bytes (framing included) of the current request
-    let reqStalled = false; // stallRequest with afterBodyBytes: nothing more is read
-    let suspended = false;
-    const pending: Buffer[] = [];
+    const pending = [];
 
     /** What to do with `data`, a piece of the current request's body (or framing). */
-    const bodyBytes = (data: Buffer) => {
+    const bodyBytes = (data) => {
       if (data.length === 0) return;
       const act = action;
-      if (answersItself(act) || (act?.kind === 'stallRequest' && act.afterBodyBytes === undefined)) {
+      if (keepsHead(act)) {
         bodySeen += data.length; // discarded
         return;
       }
-      if (act?.kind === 'resetRequest' || (act?.kind === 'stallRequest' && act.afterBodyBytes !== undefined)) {
-        const room = act.afterBodyBytes! - bodySeen;
+      if (act?.kind === 'resetRequest' || act?.kind === 'stallRequest') {
+        const room = act.afterBodyBytes - bodySeen;
         if (data.length < room) {
           bodySeen += data.length;
           toUpstream(data);
@@ -382,11 +350,10 @@ export async function startChaosProxy(target: { host: string; port: number }): P
       toUpstream(data);
     };
 
-    const fireRequestFault = (act: ChaosAction) => {
+    const fireRequestFault = (act) => {
       count(act.kind);
-      if (act.kind === 'resetRequest') {
-        kill(true);
-      } else {
+      if (act.kind === 'resetRequest') kill(true);
+      else {
         reqStalled = true;
         client.pause();
       }
@@ -402,10 +369,10 @@ export async function startChaosProxy(target: { host: string; port: number }): P
       if (action?.kind === 'slowDown' || action?.kind === 'respond') {
         const keepAlive = action.keepAlive !== false;
         count(action.kind);
-        const id = `chaos-${++requestIds}`;
+        const id = `proxy-${++requestIds}`;
         const reply =
           action.kind === 'slowDown'
-            ? cannedResponse(method, id, keepAlive)
+            ? cannedResponse(method, id, keepAlive, 503, 'Slow Down', s3ErrorXml('SlowDown', 'Please reduce your request rate.', id), 'application/xml')
             : cannedResponse(method, id, keepAlive, action.status, action.reason ?? 'Error', action.body ?? '', action.contentType ?? 'application/xml');
         if (keepAlive) client.write(reply);
         else {
@@ -415,7 +382,6 @@ export async function startChaosProxy(target: { host: string; port: number }): P
       } else if (action?.kind === 'stallRequest' && action.afterBodyBytes === undefined) {
         count('stallRequest');
         // Read on (and discard) whatever the client sends, never answer.
-        action = { kind: 'stallRequest' };
         phase = 'body';
         body = { mode: 'fixed', left: Number.POSITIVE_INFINITY };
         return;
@@ -424,11 +390,11 @@ export async function startChaosProxy(target: { host: string; port: number }): P
       body = { mode: 'none' };
     };
 
-    const startRequest = (head: Head) => {
+    const startRequest = (head) => {
       method = head.method;
       bodySeen = 0;
-      const te = head.headers.get('transfer-encoding')?.toLowerCase() ?? '';
-      const cl = head.headers.get('content-length');
+      const te = head.headers['transfer-encoding']?.toLowerCase() ?? '';
+      const cl = head.headers['content-length'];
       if (te.includes('chunked')) body = { mode: 'chunked', state: 'size', left: 0, line: Buffer.alloc(0) };
       else if (cl !== undefined && Number(cl) > 0) body = { mode: 'fixed', left: Number(cl) };
       else body = { mode: 'none' };
@@ -437,6 +403,7 @@ export async function startChaosProxy(target: { host: string; port: number }): P
         connection,
         method: head.method,
         url: head.url,
+        headers: head.headers,
         contentLength: cl === undefined ? undefined : Number(cl),
         action: action?.kind ?? 'forward',
         at: Date.now(),
@@ -445,10 +412,9 @@ export async function startChaosProxy(target: { host: string; port: number }): P
       respAction = action;
       respHeader = Buffer.alloc(0);
       respBody = 0;
-      const forwardsHead = !(answersItself(action) || (action?.kind === 'stallRequest' && action.afterBodyBytes === undefined));
       const go = () => {
-        if (forwardsHead) toUpstream(head.raw);
-        if ((action?.kind === 'slowDown' || action?.kind === 'respond') && /100-continue/i.test(head.headers.get('expect') ?? '')) {
+        if (!keepsHead(action)) toUpstream(head.raw);
+        if ((action?.kind === 'slowDown' || action?.kind === 'respond') && /100-continue/i.test(head.headers.expect ?? '')) {
           // The client waits for 100 before sending its body: answer now and close, since
           // whether the body still follows is up to the client.
           action = { ...action, keepAlive: false };
@@ -468,19 +434,42 @@ export async function startChaosProxy(target: { host: string; port: number }): P
           count('delay');
           suspended = false;
           go();
-          if (!dead && !reqStalled) {
-            client.resume();
-            pump();
-          }
+          resumeClient();
         }, action.ms);
         return;
       }
       go();
     };
 
+    /** One line of a chunked body ('size' or 'trailer' state); returns the data after it. */
+    const chunkedLine = (b, data) => {
+      const all = Buffer.concat([b.line, data]);
+      const end = all.indexOf(CRLF);
+      if (end < 0) {
+        b.line = all;
+        bodyBytes(data);
+        return Buffer.alloc(0);
+      }
+      const fromData = end + CRLF.length - b.line.length;
+      bodyBytes(data.subarray(0, fromData));
+      const line = all.subarray(0, end).toString('latin1');
+      b.line = Buffer.alloc(0);
+      if (b.state === 'size') {
+        const size = parseInt(line.split(';')[0], 16);
+        if (size === 0) b.state = 'trailer';
+        else {
+          b.state = 'data';
+          b.left = size;
+        }
+      } else if (line === '') {
+        requestDone();
+      }
+      return data.subarray(fromData);
+    };
+
     const pump = () => {
       while (pending.length && !suspended && !dead && !reqStalled) {
-        let data = pending.shift()!;
+        let data = pending.shift();
         if (phase === 'head') {
           const all = Buffer.concat([headBuf, data]);
           const end = all.indexOf(CRLF2);
@@ -507,50 +496,18 @@ export async function startChaosProxy(target: { host: string; port: number }): P
         if (body.mode === 'chunked') {
           const b = body;
           while (data.length && !dead && !reqStalled && phase === 'body') {
-            if (b.state === 'data') {
+            if (b.state === 'data' || b.state === 'data-crlf') {
               const take = Math.min(b.left, data.length);
               bodyBytes(data.subarray(0, take));
               b.left -= take;
               data = data.subarray(take);
-              if (b.left === 0) {
+              if (b.left === 0 && b.state === 'data') {
                 b.state = 'data-crlf';
                 b.left = 2;
-              }
+              } else if (b.left === 0) b.state = 'size';
               continue;
             }
-            if (b.state === 'data-crlf') {
-              const take = Math.min(b.left, data.length);
-              bodyBytes(data.subarray(0, take));
-              b.left -= take;
-              data = data.subarray(take);
-              if (b.left === 0) b.state = 'size';
-              continue;
-            }
-            // 'size' or 'trailer': a line at a time
-            const all = Buffer.concat([b.line, data]);
-            const end = all.indexOf(CRLF);
-            if (end < 0) {
-              b.line = all;
-              bodyBytes(data);
-              data = Buffer.alloc(0);
-              continue;
-            }
-            const lineLen = end + CRLF.length;
-            const fromData = lineLen - b.line.length;
-            bodyBytes(data.subarray(0, fromData));
-            data = data.subarray(fromData);
-            const line = all.subarray(0, end).toString('latin1');
-            b.line = Buffer.alloc(0);
-            if (b.state === 'size') {
-              const size = parseInt(line.split(';')[0], 16);
-              if (size === 0) b.state = 'trailer';
-              else {
-                b.state = 'data';
-                b.left = size;
-              }
-            } else if (line === '') {
-              requestDone();
-            }
+            data = chunkedLine(b, data);
           }
           if (data.length) pending.unshift(data);
           continue;
@@ -560,9 +517,19 @@ export async function startChaosProxy(target: { host: string; port: number }): P
       }
     };
 
-    client.on('data', (chunk: Buffer) => {
+    client.on('data', (chunk) => {
+      up += chunk.length;
       pending.push(chunk);
       pump();
+      const ms = throttleMs(chunk.length);
+      if (ms > 0 && !dead) {
+        throttled = true;
+        client.pause();
+        setTimeout(() => {
+          throttled = false;
+          resumeClient();
+        }, ms);
+      }
     });
     client.on('end', () => {
       if (upstream && !dead) upstream.end();
@@ -570,22 +537,32 @@ export async function startChaosProxy(target: { host: string; port: number }): P
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
+  await new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', resolve);
   });
-  const { port } = server.address() as AddressInfo;
+  const { port } = server.address();
 
-  const add = (action: ChaosAction, times = Number.POSITIVE_INFINITY, match?: RequestMatch) => {
+  const add = (action, times = Number.POSITIVE_INFINITY, match) => {
     const rule = { action, times, match };
     rules.push(rule);
     return rule;
   };
-  let closing: Promise<void> | undefined;
+  const clearRules = () => {
+    rules.splice(0);
+    refuseLeft = 0;
+  };
+  const clearLog = () => {
+    requests.splice(0);
+    refused = 0;
+    for (const k of Object.keys(faultCounts)) delete faultCounts[k];
+  };
+  let closing;
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,
     requests,
+    ops: (key) => requests.filter((r) => key === undefined || isFor(r, key)).map(s3Op),
     inject: (rule) => add(rule.action, rule.times, rule.match),
     slowDown: (times, opts) => void add({ kind: 'slowDown', keepAlive: opts?.keepAlive }, times, opts?.match),
     resetRequest: (afterBodyBytes, times, match) => void add({ kind: 'resetRequest', afterBodyBytes }, times, match),
@@ -611,27 +588,31 @@ export async function startChaosProxy(target: { host: string; port: number }): P
     refuseConnections: (times = Number.POSITIVE_INFINITY) => {
       refuseLeft = times;
     },
-    clear: () => {
-      rules.splice(0);
-      refuseLeft = 0;
+    throttleUpload: (bytesPerSecond) => {
+      rate = bytesPerSecond || undefined;
+      allowance = rate ?? 0;
+      lastRefill = Date.now();
     },
-    resetLog: () => {
-      requests.splice(0);
-      refused = 0;
-      for (const k of Object.keys(faultCounts)) delete faultCounts[k];
+    release: () => {
+      for (const r of [...held]) r();
     },
-    retarget: (p) => {
-      targetPort = p;
+    clearRules,
+    clearLog,
+    reset: () => {
+      clearRules();
+      clearLog();
     },
     totalConnections: () => total,
     openConnections: () => clients.size,
     refused: () => refused,
     faults: () => ({ ...faultCounts }),
+    bytesUp: () => up,
+    bytesDown: () => down,
     dropAll: () => {
       for (const s of sockets) s.destroy();
     },
     close: () =>
-      (closing ??= new Promise<void>((resolve) => {
+      (closing ??= new Promise((resolve) => {
         rules.splice(0);
         server.close(() => resolve());
         for (const s of sockets) s.destroy();

@@ -840,4 +840,7 @@ module.exports.NativeBackend = nativeBinding.NativeBackend
 module.exports.NativeDownload = nativeBinding.NativeDownload
 module.exports.NativeUpload = nativeBinding.NativeUpload
 module.exports.TransferCounter = nativeBinding.TransferCounter
+module.exports.describeConfigError = nativeBinding.describeConfigError
+module.exports.describeError = nativeBinding.describeError
 module.exports.generateStorageKey = nativeBinding.generateStorageKey
+module.exports.statusForReason = nativeBinding.statusForReason

@@ -9,10 +9,12 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** The native side of an `AbortSignal`: JS calls `abort()` when it fires. */
+/**
+ * The native side of an `AbortSignal`: JS calls `abort()` when it fires,
+ * and passes the handle to the call it cancels.
+ */
 export declare class AbortHandle {
   constructor()
-  get id(): number
   abort(): void
 }
 
@@ -21,19 +23,20 @@ export declare class NativeBackend {
   constructor(options: any)
   /** From the host's `STORAGE_*` variables; `overrides` win. */
   static fromEnv(env: Record<string, string>, overrides: any): NativeBackend
-  describe(): BackendDescription
+  /** What `util.inspect` and `JSON.stringify` show of a backend: no secrets. */
+  describe(): Record<string, unknown>
   /**
    * Uploads a Buffer. With `copy` false the bytes are not copied (the
    * caller must not change them until the promise settles); workers pass
    * true, because a terminated worker frees its memory under a transfer.
    */
-  putBuffer(key: string, body: Buffer, contentType: string, metadata?: Record<string, string> | undefined | null, abort?: number | undefined | null, copy?: boolean | undefined | null, progress?: TransferCounter | undefined | null): Promise<UploadDone>
+  putBuffer(key: string, body: Buffer, contentType: string, metadata?: Record<string, string> | undefined | null, abort?: AbortHandle | undefined | null, copy?: boolean | undefined | null, progress?: TransferCounter | undefined | null): Promise<UploadDone>
   /** Validates, then starts a streaming upload fed by `NativeUpload.write`. */
-  startUpload(key: string, contentType: string, metadata?: Record<string, string> | undefined | null, contentLength?: number | undefined | null, abort?: number | undefined | null, progress?: TransferCounter | undefined | null): Promise<NativeUpload>
-  openDownload(key: string, abort?: number | undefined | null, rangeStart?: number | undefined | null, rangeEnd?: number | undefined | null, concurrency?: number | undefined | null): Promise<NativeDownload>
-  delete(key: string, abort?: number | undefined | null): Promise<void>
-  exists(key: string, abort?: number | undefined | null): Promise<boolean>
-  head(key: string, abort?: number | undefined | null): Promise<ObjectHead>
+  startUpload(key: string, contentType: string, metadata?: Record<string, string> | undefined | null, contentLength?: number | undefined | null, abort?: AbortHandle | undefined | null, progress?: TransferCounter | undefined | null): Promise<NativeUpload>
+  openDownload(key: string, abort?: AbortHandle | undefined | null, rangeStart?: number | undefined | null, rangeEnd?: number | undefined | null, concurrency?: number | undefined | null): Promise<NativeDownload>
+  delete(key: string, abort?: AbortHandle | undefined | null): Promise<void>
+  exists(key: string, abort?: AbortHandle | undefined | null): Promise<boolean>
+  head(key: string, abort?: AbortHandle | undefined | null): Promise<ObjectHead>
   /**
    * Signs at once with static credentials; `null` means "use signUrl"
    * (credentials from the default chain need an async step).
@@ -41,9 +44,9 @@ export declare class NativeBackend {
   signUrlNow(key: string, options: SignOptions): SignedUrlResult | null
   signUrl(key: string, options: SignOptions): Promise<SignedUrlResult>
   presignPost(options: PostFormOptions): Promise<PresignedPostResult>
-  copy(fromKey: string, toKey: string, contentType?: string | undefined | null, metadata?: Record<string, string> | undefined | null, abort?: number | undefined | null): Promise<UploadDone>
-  list(prefix?: string | undefined | null, cursor?: string | undefined | null, limit?: number | undefined | null, abort?: number | undefined | null): Promise<ListPageResult>
-  deleteMany(keys: Array<string>, abort?: number | undefined | null): Promise<DeleteManyResult>
+  copy(fromKey: string, toKey: string, contentType?: string | undefined | null, metadata?: Record<string, string> | undefined | null, abort?: AbortHandle | undefined | null): Promise<UploadDone>
+  list(prefix?: string | undefined | null, cursor?: string | undefined | null, limit?: number | undefined | null, abort?: AbortHandle | undefined | null): Promise<ListPageResult>
+  deleteMany(keys: Array<string>, abort?: AbortHandle | undefined | null): Promise<DeleteManyResult>
 }
 
 /** The reading end of a download. */
@@ -77,23 +80,27 @@ export declare class TransferCounter {
   get value(): number
 }
 
-/** What `util.inspect` and `JSON.stringify` show of a backend: no secrets. */
-export interface BackendDescription {
-  bucket: string
-  region: string
-  endpoint?: string
-  forcePathStyle: boolean
-  credentials: string
-  signedUrlExpiration: number
-  multipart: MultipartDescription
-  retry: RetryDescription
-  timeouts: TimeoutDescription
+export interface ConfigIssueInput {
+  field: string
+  message: string
 }
 
 export interface DeleteManyResult {
   deleted: Array<string>
   failed: Array<FailedDelete>
 }
+
+/**
+ * The JSON description of a configuration error the JS layer found
+ * (unreadable options, wrong error classes).
+ */
+export declare function describeConfigError(issues: Array<ConfigIssueInput>): string
+
+/**
+ * The JSON description of an error the JS layer found (a wrong JS type, an
+ * aborted signal, a failed source), worded by the core like every other.
+ */
+export declare function describeError(reason: string, operation: string, key: string, field: string | undefined | null, message: string): string
 
 export interface FailedDelete {
   key: string
@@ -112,14 +119,6 @@ export declare function generateStorageKey(groupId: string, filename: string | u
 export interface ListPageResult {
   items: Array<ObjectEntry>
   nextCursor?: string
-}
-
-export interface MultipartDescription {
-  partSize: number
-  queueSize: number
-  threshold: number
-  copyThreshold: number
-  copyPartSize: number
 }
 
 export interface ObjectEntry {
@@ -151,19 +150,13 @@ export interface PresignedPostResult {
   expiresAt: string
 }
 
-export interface RetryDescription {
-  maxAttempts: number
-  baseDelayMs: number
-  maxDelayMs: number
-}
-
 export interface SignedUrlResult {
   url: string
   expiresAt: string
 }
 
 export interface SignOptions {
-  method: string
+  method?: string
   expiresIn?: number
   contentType?: string
   contentLength?: number
@@ -171,10 +164,8 @@ export interface SignOptions {
   downloadFilename?: string
 }
 
-export interface TimeoutDescription {
-  connectMs: number
-  requestMs: number
-}
+/** The HTTP status for an error's `details.reason` (the package's `StorageError`). */
+export declare function statusForReason(reason: string): number
 
 export interface UploadDone {
   etag?: string

@@ -1,13 +1,10 @@
 'use strict'
 // The package's error classes, shaped like the host's (same constructors,
-// `code`, `statusCode`, `details`), and the mapping from native errors.
+// `code`, `statusCode`, `details`), and the mapping from the core's error
+// descriptions to them. Every message, reason and status is the core's
+// (core/src/error.rs); errors found here are worded there too.
 
-/** HTTP status for a StorageError, by `details.reason`. */
-function statusForReason(reason) {
-  if (reason === 'invalid_argument') return 400
-  if (reason === 'unavailable') return 503
-  return 500
-}
+const native = require('./load-binding.cjs')
 
 class StorageError extends Error {
   constructor(message, details) {
@@ -16,7 +13,7 @@ class StorageError extends Error {
     this.code = 'STORAGE_ERROR'
     this.details = details
     this.reason = details?.reason
-    this.statusCode = statusForReason(details?.reason)
+    this.statusCode = native.statusForReason(details?.reason ?? 'unknown')
   }
 }
 
@@ -57,8 +54,8 @@ function parseNative(err) {
 }
 
 /**
- * Builds the error to throw, with the host's classes when injected.
- * `desc`: { message, details: { reason, operation, key, ... }, kind? }.
+ * The error to throw for a description `{ message, statusCode, details, kind? }`,
+ * as one of `classes` (the host's when injected).
  */
 function buildError(classes, desc, cause) {
   let err
@@ -77,48 +74,23 @@ function buildError(classes, desc, cause) {
   return err
 }
 
+/** An error found in JS, described by the core: `reason` is invalid_argument, aborted, source_failed or unknown. */
+function described(classes, reason, operation, key, field, message, cause) {
+  const shownKey = typeof key === 'string' ? key : ''
+  return buildError(classes, JSON.parse(native.describeError(reason, operation, shownKey, field ?? null, message ?? '')), cause)
+}
+
 /** Maps anything thrown by the native module (or by us) to a typed error. */
 function toStorageError(classes, err, operation, key) {
   const desc = parseNative(err)
   if (desc) return buildError(classes, desc)
   // Not described by the native side: an internal failure.
-  return buildError(
-    classes,
-    {
-      message: `Cannot ${VERBS[operation] ?? operation} "${key}": ${err?.message ?? String(err)}`,
-      details: { reason: 'unknown', operation, key },
-    },
-    err,
-  )
+  return described(classes, 'unknown', operation, key, undefined, err?.message ?? String(err), err)
 }
 
-/** Verbs for messages, as the native side words them (core/src/error.rs). */
-const VERBS = {
-  upload: 'upload',
-  download: 'download',
-  delete: 'delete',
-  exists: 'check',
-  head: 'read the metadata of',
-  getSignedUrl: 'sign a URL for',
-  generateStorageKey: 'generate a storage key',
-}
-
-/** An invalid argument found before any request. */
-function invalidArgument(classes, operation, key, field, message) {
-  const shownKey = typeof key === 'string' ? key : undefined
-  return buildError(classes, {
-    message: `Cannot ${VERBS[operation] ?? operation}${shownKey === undefined ? '' : ` "${shownKey}"`}: ${field}: ${message}`,
-    details: { reason: 'invalid_argument', operation, key: shownKey, field },
-  })
-}
-
-/** The caller's AbortSignal fired; `cause` is the signal's reason. */
-function abortedError(classes, operation, key, cause) {
-  return buildError(
-    classes,
-    { message: `Cannot ${VERBS[operation] ?? operation} "${key}": the operation was aborted`, details: { reason: 'aborted', operation, key } },
-    cause,
-  )
+/** A configuration error found in JS (unreadable options, wrong error classes). */
+function configurationError(classes, issues) {
+  return buildError(classes, JSON.parse(native.describeConfigError(issues)))
 }
 
 /** Already one of the classes this backend raises. */
@@ -133,14 +105,14 @@ function isTyped(classes, err) {
 }
 
 module.exports = {
-  abortedError,
-  isTyped,
   StorageError,
   FileNotFoundError,
   ConfigurationError,
   OWN_CLASSES,
   buildError,
-  toStorageError,
-  invalidArgument,
+  configurationError,
+  described,
+  isTyped,
   parseNative,
+  toStorageError,
 }

@@ -8,8 +8,9 @@ const { isMainThread } = require('node:worker_threads')
 const { inspect } = require('node:util')
 const native = require('./load-binding.cjs') // ../binding.cjs, with a clear error when no binary fits
 const errors = require('./errors.cjs')
+const args = require('./args.cjs')
 
-const { OWN_CLASSES, ConfigurationError, buildError, toStorageError, invalidArgument, abortedError, isTyped, parseNative } = errors
+const { OWN_CLASSES, ConfigurationError, buildError, configurationError, described, toStorageError, isTyped, parseNative } = errors
 
 /**
  * Upload bytes are shared with Rust without a copy on the main thread. In a
@@ -21,10 +22,6 @@ const COPY_BODIES = !isMainThread
 /** Bytes asked of the native reader per `_read`: few, large chunks for JS. */
 const DOWNLOAD_READ_BYTES = 1024 * 1024
 const INTERNAL = Symbol('S3StorageBackend.internal')
-
-function isReadableLike(body) {
-  return body !== null && typeof body === 'object' && typeof body[Symbol.asyncIterator] === 'function' && !Buffer.isBuffer(body)
-}
 
 function bufferView(u8) {
   return Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength)
@@ -61,9 +58,13 @@ function resolveErrorClasses(errorClasses) {
   return { classes: issues.length ? OWN_CLASSES : Object.freeze(classes), issues }
 }
 
-function configurationError(classes, issues) {
-  const message = `Invalid storage configuration: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`
-  return buildError(classes, { kind: 'configuration', message, details: { issues, backend: 's3' } })
+/** Reads the caller's options; what cannot be read (a cycle, a throwing getter) is a configuration error. */
+function readable(field, read) {
+  try {
+    return read()
+  } catch (err) {
+    throw configurationError(OWN_CLASSES, [{ field, message: `cannot be read: ${err?.message ?? String(err)}` }])
+  }
 }
 
 /** Splits `errorClasses` (functions, kept in JS) from the JSON options. */
@@ -71,10 +72,10 @@ function splitOptions(options, what) {
   if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
     throw configurationError(OWN_CLASSES, [{ field: what, message: 'must be an object' }])
   }
-  const { errorClasses, ...rest } = options ?? {}
+  const { errorClasses, ...rest } = readable(what, () => ({ ...options }))
   const { classes, issues } = resolveErrorClasses(errorClasses)
   if (issues.length) throw configurationError(classes, issues)
-  return { classes, json: toPlainJson(rest) }
+  return { classes, json: readable(what, () => toPlainJson(rest)) }
 }
 
 function createNative(classes, make) {
@@ -87,7 +88,6 @@ function createNative(classes, make) {
   }
 }
 
-/** A Node Readable over the native reader: pulls only when the consumer asks. */
 /** A Node Readable over the native reader: pulls only when the consumer asks. */
 class DownloadStream extends Readable {
   #reader
@@ -189,10 +189,6 @@ class UploadProgress {
   }
 }
 
-function isAbortSignal(signal) {
-  return signal !== null && typeof signal === 'object' && typeof signal.aborted === 'boolean' && typeof signal.addEventListener === 'function'
-}
-
 class S3StorageBackend {
   #native
   #classes
@@ -213,32 +209,29 @@ class S3StorageBackend {
   }
 
   #invalid(operation, key, field, message) {
-    return invalidArgument(this.#classes, operation, key, field, message)
+    return described(this.#classes, 'invalid_argument', operation, key, field, message)
   }
 
   #aborted(operation, key, signal) {
-    return abortedError(this.#classes, operation, key, signal?.reason)
+    return described(this.#classes, 'aborted', operation, key, undefined, '', signal?.reason)
+  }
+
+  /** Checks argument `arg` of `method` against the one table (lib/args.cjs); returns it or `{}`. */
+  #args(method, arg, value, key, operation = method) {
+    return args.check(method, arg, value, (field, message) => this.#invalid(operation, key, field, message))
   }
 
   #checkKey(operation, key) {
-    if (typeof key !== 'string') throw this.#invalid(operation, key, 'key', `must be a string, got ${typeof key}`)
-    if (typeof key.isWellFormed === 'function' && !key.isWellFormed()) {
-      throw this.#invalid(operation, key, 'key', 'must be well-formed Unicode (no lone surrogates)')
-    }
+    args.checkKey(key, (field, message) => this.#invalid(operation, key, field, message))
   }
 
   /**
-   * Runs `call(abortId)` under the caller's `{ signal }`: an already-aborted
+   * Runs `call(abortHandle)` under the caller's `signal`: an already-aborted
    * signal rejects before any request; a later abort cancels the native call,
-   * which drops its connection. Returns `{ handle, release }` via `keep` for
-   * calls whose result outlives the promise (downloads).
+   * which drops its connection. `keep(result, signal, release)` returns true
+   * for calls whose result outlives the promise (downloads): they release.
    */
-  async #run(operation, key, opts, call, keep) {
-    if (opts !== undefined && opts !== null && typeof opts !== 'object') {
-      throw this.#invalid(operation, key, 'options', 'must be an object')
-    }
-    const signal = opts?.signal
-    if (signal !== undefined && !isAbortSignal(signal)) throw this.#invalid(operation, key, 'signal', 'must be an AbortSignal')
+  async #run(operation, key, signal, call, keep) {
     if (signal?.aborted) throw this.#aborted(operation, key, signal)
     const handle = signal ? new native.AbortHandle() : undefined
     const onAbort = () => handle.abort()
@@ -246,7 +239,7 @@ class S3StorageBackend {
     const release = () => signal?.removeEventListener('abort', onAbort)
     let kept = false
     try {
-      const result = await call(handle?.id)
+      const result = await call(handle)
       if (keep) kept = keep(result, signal, release)
       return result
     } catch (err) {
@@ -259,21 +252,10 @@ class S3StorageBackend {
   }
 
   async upload(params, opts) {
-    if (params === null || typeof params !== 'object') throw this.#invalid('upload', undefined, 'params', 'must be an object')
-    const { key, body, contentType, contentLength, metadata } = params
+    const { key, body, contentType, contentLength, metadata } = this.#args('upload', 'params', params, params?.key)
+    const { signal, onProgress } = this.#args('upload', 'options', opts, key)
     this.#checkKey('upload', key)
-    if (typeof contentType !== 'string') throw this.#invalid('upload', key, 'contentType', 'must be a string')
-    if (contentLength !== undefined && typeof contentLength !== 'number') {
-      throw this.#invalid('upload', key, 'contentLength', 'must be a number of bytes')
-    }
-    if (metadata !== undefined && metadata !== null) {
-      if (typeof metadata !== 'object' || Array.isArray(metadata)) throw this.#invalid('upload', key, 'metadata', 'must be an object of strings')
-      for (const [name, value] of Object.entries(metadata)) {
-        if (typeof value !== 'string') throw this.#invalid('upload', key, `metadata.${name}`, `must be a string, got ${typeof value}`)
-      }
-    }
     const meta = metadata ?? undefined
-    const onProgress = this.#progressOption('upload', key, opts)
     if (body instanceof Uint8Array) {
       if (contentLength !== undefined && contentLength !== body.byteLength) {
         throw this.#invalid('upload', key, 'contentLength', `is ${contentLength} but the body has ${body.byteLength} bytes`)
@@ -281,7 +263,7 @@ class S3StorageBackend {
       const progress = onProgress && new UploadProgress(onProgress, body.byteLength)
       let ok = false
       try {
-        const out = await this.#run('upload', key, opts, (abort) =>
+        const out = await this.#run('upload', key, signal, (abort) =>
           this.#native.putBuffer(key, bufferView(body), contentType, meta, abort, COPY_BODIES, progress?.counter),
         )
         ok = true
@@ -290,26 +272,17 @@ class S3StorageBackend {
         progress?.stop(ok)
       }
     }
-    if (!isReadableLike(body)) throw this.#invalid('upload', key, 'body', 'must be a Buffer, Uint8Array or Readable stream')
     const progress = onProgress && new UploadProgress(onProgress, contentLength)
     let ok = false
     try {
-      const out = await this.#run('upload', key, opts, (abort) =>
-        this.#uploadStream(key, body, contentType, meta, contentLength, abort, opts?.signal, progress),
+      const out = await this.#run('upload', key, signal, (abort) =>
+        this.#uploadStream(key, body, contentType, meta, contentLength, abort, signal, progress),
       )
       ok = true
       return out
     } finally {
       progress?.stop(ok)
     }
-  }
-
-  #progressOption(operation, key, opts) {
-    const onProgress = opts !== null && typeof opts === 'object' ? opts.onProgress : undefined
-    if (onProgress !== undefined && typeof onProgress !== 'function') {
-      throw this.#invalid(operation, key, 'onProgress', 'must be a function ({ loaded, total? }) => void')
-    }
-    return onProgress
   }
 
   async #uploadStream(key, body, contentType, metadata, contentLength, abort, signal, progress) {
@@ -343,16 +316,7 @@ class S3StorageBackend {
         throw this.#aborted('upload', key, signal)
       }
       await upload.abort().catch(() => {})
-      if (sourceFailed) {
-        throw buildError(
-          this.#classes,
-          {
-            message: `Cannot upload "${key}": the source stream failed: ${err?.message ?? String(err)}; nothing was stored`,
-            details: { reason: 'aborted', operation: 'upload', key },
-          },
-          err,
-        )
-      }
+      if (sourceFailed) throw described(this.#classes, 'source_failed', 'upload', key, undefined, err?.message ?? String(err), err)
       throw err
     } finally {
       signal?.removeEventListener('abort', stopSource)
@@ -361,24 +325,12 @@ class S3StorageBackend {
 
   async download(key, opts) {
     this.#checkKey('download', key)
-    const onProgress = this.#progressOption('download', key, opts)
-    const range = opts !== null && typeof opts === 'object' ? opts.range : undefined
-    if (range !== undefined) {
-      if (range === null || typeof range !== 'object') throw this.#invalid('download', key, 'range', 'must be an object { start, end? }')
-      if (typeof range.start !== 'number') throw this.#invalid('download', key, 'range.start', 'must be a number (first byte, from 0)')
-      if (range.end !== undefined && typeof range.end !== 'number') {
-        throw this.#invalid('download', key, 'range.end', 'must be a number (last byte, inclusive)')
-      }
-    }
-    const concurrency = opts !== null && typeof opts === 'object' ? opts.concurrency : undefined
-    if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 16)) {
-      throw this.#invalid('download', key, 'concurrency', 'must be an integer from 1 to 16')
-    }
+    const { signal, onProgress, range, concurrency } = this.#args('download', 'options', opts, key)
     let stream
     await this.#run(
       'download',
       key,
-      opts,
+      signal,
       (abort) => this.#native.openDownload(key, abort, range?.start, range?.end, concurrency),
       (reader, signal, release) => {
         // After the download resolved, an abort ends the stream with a typed error;
@@ -399,33 +351,20 @@ class S3StorageBackend {
 
   async delete(key, opts) {
     this.#checkKey('delete', key)
-    await this.#run('delete', key, opts, (abort) => this.#native.delete(key, abort))
+    const { signal } = this.#args('delete', 'options', opts, key)
+    await this.#run('delete', key, signal, (abort) => this.#native.delete(key, abort))
   }
 
   async exists(key, opts) {
     this.#checkKey('exists', key)
-    return this.#run('exists', key, opts, (abort) => this.#native.exists(key, abort))
+    const { signal } = this.#args('exists', 'options', opts, key)
+    return this.#run('exists', key, signal, (abort) => this.#native.exists(key, abort))
   }
 
   async getSignedUrl(key, options) {
     this.#checkKey('getSignedUrl', key)
-    if (options !== undefined && options !== null && typeof options !== 'object') {
-      throw this.#invalid('getSignedUrl', key, 'options', 'must be an object')
-    }
-    const { expiresIn, method = 'GET', contentType, contentLength, responseContentType, downloadFilename, signal } = options ?? {}
-    if (expiresIn !== undefined && typeof expiresIn !== 'number') {
-      throw this.#invalid('getSignedUrl', key, 'expiresIn', 'must be a number of seconds')
-    }
-    if (typeof method !== 'string') throw this.#invalid('getSignedUrl', key, 'method', 'must be "GET" or "PUT"')
-    for (const [field, value] of Object.entries({ contentType, responseContentType, downloadFilename })) {
-      if (value !== undefined && typeof value !== 'string') throw this.#invalid('getSignedUrl', key, field, 'must be a string')
-    }
-    if (contentLength !== undefined && typeof contentLength !== 'number') {
-      throw this.#invalid('getSignedUrl', key, 'contentLength', 'must be a number of bytes')
-    }
-    if (signal !== undefined && !isAbortSignal(signal)) throw this.#invalid('getSignedUrl', key, 'signal', 'must be an AbortSignal')
+    const { signal, ...request } = this.#args('getSignedUrl', 'options', options, key)
     if (signal?.aborted) throw this.#aborted('getSignedUrl', key, signal)
-    const request = { method, expiresIn, contentType, contentLength, responseContentType, downloadFilename }
     let signed
     try {
       // Static credentials: signed right here, no request and no thread hop.
@@ -434,7 +373,7 @@ class S3StorageBackend {
       throw this.#fail(err, 'getSignedUrl', key)
     }
     if (signed) return signed
-    return this.#run('getSignedUrl', key, { signal }, () => this.#native.signUrl(key, request))
+    return this.#run('getSignedUrl', key, signal, () => this.#native.signUrl(key, request))
   }
 
   /**
@@ -442,14 +381,10 @@ class S3StorageBackend {
    * post `fields` then the file (last) as multipart/form-data to `url`.
    */
   async createPresignedPost(params, opts) {
-    if (params === null || typeof params !== 'object') throw this.#invalid('createPresignedPost', undefined, 'params', 'must be an object')
-    const { key, contentType, maxSize, minSize, expiresIn } = params
+    const { key, contentType, maxSize, minSize, expiresIn } = this.#args('createPresignedPost', 'params', params, params?.key)
+    const { signal } = this.#args('createPresignedPost', 'options', opts, key)
     this.#checkKey('createPresignedPost', key)
-    if (typeof maxSize !== 'number') throw this.#invalid('createPresignedPost', key, 'maxSize', 'must be a number of bytes')
-    if (minSize !== undefined && typeof minSize !== 'number') throw this.#invalid('createPresignedPost', key, 'minSize', 'must be a number of bytes')
-    if (expiresIn !== undefined && typeof expiresIn !== 'number') throw this.#invalid('createPresignedPost', key, 'expiresIn', 'must be a number of seconds')
-    if (contentType !== undefined && typeof contentType !== 'string') throw this.#invalid('createPresignedPost', key, 'contentType', 'must be a string')
-    const form = await this.#run('createPresignedPost', key, opts, () =>
+    const form = await this.#run('createPresignedPost', key, signal, () =>
       this.#native.presignPost({ key, contentType, maxSize, minSize, expiresIn }),
     )
     const fields = {}
@@ -460,7 +395,8 @@ class S3StorageBackend {
   /** Size, ETag, content type, last modified time and metadata of an object. */
   async head(key, opts) {
     this.#checkKey('head', key)
-    const h = await this.#run('head', key, opts, (abort) => this.#native.head(key, abort))
+    const { signal } = this.#args('head', 'options', opts, key)
+    const h = await this.#run('head', key, signal, (abort) => this.#native.head(key, abort))
     return {
       key,
       size: h.size,
@@ -475,27 +411,15 @@ class S3StorageBackend {
   async copy(fromKey, toKey, options) {
     this.#checkKey('copy', fromKey)
     this.#checkKey('copy', toKey)
-    if (options !== undefined && options !== null && typeof options !== 'object') throw this.#invalid('copy', toKey, 'options', 'must be an object')
-    const { contentType, metadata } = options ?? {}
-    if (contentType !== undefined && typeof contentType !== 'string') throw this.#invalid('copy', toKey, 'contentType', 'must be a string')
-    if (metadata !== undefined) {
-      if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) throw this.#invalid('copy', toKey, 'metadata', 'must be an object of strings')
-      for (const [name, value] of Object.entries(metadata)) {
-        if (typeof value !== 'string') throw this.#invalid('copy', toKey, `metadata.${name}`, `must be a string, got ${typeof value}`)
-      }
-    }
-    const out = await this.#run('copy', toKey, options, (abort) => this.#native.copy(fromKey, toKey, contentType, metadata, abort))
+    const { contentType, metadata, signal } = this.#args('copy', 'options', options, toKey)
+    const out = await this.#run('copy', toKey, signal, (abort) => this.#native.copy(fromKey, toKey, contentType, metadata ?? undefined, abort))
     return { key: toKey, etag: out.etag ?? undefined }
   }
 
   /** One page of objects under `prefix`, in key order; pass `nextCursor` back for the next. */
   async list(options) {
-    if (options !== undefined && options !== null && typeof options !== 'object') throw this.#invalid('list', undefined, 'options', 'must be an object')
-    const { prefix, cursor, limit } = options ?? {}
-    if (prefix !== undefined && typeof prefix !== 'string') throw this.#invalid('list', undefined, 'prefix', 'must be a string')
-    if (cursor !== undefined && typeof cursor !== 'string') throw this.#invalid('list', prefix, 'cursor', 'must be a string (a nextCursor)')
-    if (limit !== undefined && typeof limit !== 'number') throw this.#invalid('list', prefix, 'limit', 'must be a number from 1 to 1000')
-    const page = await this.#run('list', prefix ?? '', options, (abort) => this.#native.list(prefix, cursor, limit, abort))
+    const { prefix, cursor, limit, signal } = this.#args('list', 'options', options, options?.prefix)
+    const page = await this.#run('list', prefix ?? '', signal, (abort) => this.#native.list(prefix, cursor, limit, abort))
     const items = page.items.map((o) => ({
       key: o.key,
       size: o.size,
@@ -507,8 +431,7 @@ class S3StorageBackend {
 
   /** Every object under `prefix`, fetching pages only as the loop asks for them. */
   async *listAll(options) {
-    const { pageSize, ...rest } = options ?? {}
-    if (pageSize !== undefined && typeof pageSize !== 'number') throw this.#invalid('list', rest.prefix, 'pageSize', 'must be a number from 1 to 1000')
+    const { pageSize, ...rest } = this.#args('listAll', 'options', options, options?.prefix, 'list')
     let cursor
     do {
       const page = await this.list({ ...rest, cursor, limit: pageSize })
@@ -525,8 +448,9 @@ class S3StorageBackend {
   async deleteMany(keys, opts) {
     if (!Array.isArray(keys)) throw this.#invalid('deleteMany', undefined, 'keys', 'must be an array of keys')
     for (const key of keys) this.#checkKey('deleteMany', key)
+    const { signal } = this.#args('deleteMany', 'options', opts, keys[0])
     if (keys.length === 0) return { deleted: [], failed: [] }
-    const out = await this.#run('deleteMany', keys[0], opts, (abort) => this.#native.deleteMany(keys, abort))
+    const out = await this.#run('deleteMany', keys[0], signal, (abort) => this.#native.deleteMany(keys, abort))
     return {
       deleted: out.deleted,
       failed: out.failed.map(({ key, error }) => ({ key, error: buildError(this.#classes, JSON.parse(error)) })),
@@ -554,7 +478,7 @@ class S3StorageBackend {
 function createS3Backend(env = process.env, options) {
   const { classes, json } = splitOptions(options, 'options')
   const vars = {}
-  for (const [name, value] of Object.entries(env ?? {})) {
+  for (const [name, value] of readable('env', () => Object.entries(env ?? {}))) {
     if (name.startsWith('STORAGE_') && typeof value === 'string') vars[name] = value
   }
   const nativeBackend = createNative(classes, () => native.NativeBackend.fromEnv(vars, json))
@@ -563,7 +487,7 @@ function createS3Backend(env = process.env, options) {
 
 /** `<groupId>/<yyyy>/<mm>/<uuid>[.<ext>]` with the UTC year and month of `date` (default now). */
 function generateStorageKey(input) {
-  const bad = (field, message) => invalidArgument(OWN_CLASSES, 'generateStorageKey', undefined, field, message)
+  const bad = (field, message) => described(OWN_CLASSES, 'invalid_argument', 'generateStorageKey', undefined, field, message)
   if (input === null || typeof input !== 'object') throw bad('input', 'must be an object { groupId, filename?, date? }')
   const { groupId, filename, date = new Date() } = input
   if (typeof groupId !== 'string') throw bad('groupId', 'must be a string')

@@ -3,15 +3,15 @@
 //! the JSON error descriptions made here into the package's error classes.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use s3_storage_core::{
-    BackendConfig, ByteRange, CancellationToken, ConfigError, CopyOptions, Download, DownloadCloser, ListOptions, PostOptions,
-    S3Backend, SignMethod, SignUrlOptions, UploadSink,
+    BackendConfig, CancellationToken, ConfigError, ConfigIssue, CopyOptions, Download, DownloadCloser, DownloadOptions, ListOptions,
+    Operation, PostOptions, S3Backend, SignUrlOptions, UploadSink,
 };
 
 /// Prefix of error messages that carry a JSON description for `lib/errors.cjs`.
@@ -21,21 +21,20 @@ fn storage_error(err: s3_storage_core::Error) -> napi::Error {
     napi::Error::new(Status::GenericFailure, format!("{ERROR_PREFIX}{}", err.to_json()))
 }
 
-fn config_error(err: ConfigError) -> napi::Error {
+fn config_json(err: &ConfigError) -> serde_json::Value {
     let mut json = err.to_json();
     json["kind"] = "configuration".into();
-    napi::Error::new(Status::InvalidArg, format!("{ERROR_PREFIX}{json}"))
+    json
 }
 
-/// Live abort handles by id: async calls take the id (a class instance
-/// cannot cross into a task), and look the token up when they start.
-static ABORT_TOKENS: LazyLock<Mutex<HashMap<u32, CancellationToken>>> = LazyLock::new(Default::default);
-static NEXT_ABORT_ID: AtomicU32 = AtomicU32::new(1);
+fn config_error(err: ConfigError) -> napi::Error {
+    napi::Error::new(Status::InvalidArg, format!("{ERROR_PREFIX}{}", config_json(&err)))
+}
 
-/// The native side of an `AbortSignal`: JS calls `abort()` when it fires.
+/// The native side of an `AbortSignal`: JS calls `abort()` when it fires,
+/// and passes the handle to the call it cancels.
 #[napi]
 pub struct AbortHandle {
-    id: u32,
     token: CancellationToken,
 }
 
@@ -44,15 +43,7 @@ impl AbortHandle {
     #[napi(constructor)]
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
-        let id = NEXT_ABORT_ID.fetch_add(1, Ordering::Relaxed);
-        let token = CancellationToken::new();
-        ABORT_TOKENS.lock().expect("abort registry").insert(id, token.clone());
-        AbortHandle { id, token }
-    }
-
-    #[napi(getter)]
-    pub fn id(&self) -> u32 {
-        self.id
+        AbortHandle { token: CancellationToken::new() }
     }
 
     #[napi]
@@ -61,14 +52,9 @@ impl AbortHandle {
     }
 }
 
-impl Drop for AbortHandle {
-    fn drop(&mut self) {
-        ABORT_TOKENS.lock().expect("abort registry").remove(&self.id);
-    }
-}
-
-fn abort_token(id: Option<u32>) -> CancellationToken {
-    id.and_then(|id| ABORT_TOKENS.lock().expect("abort registry").get(&id).cloned()).unwrap_or_default()
+/// The token a call watches: the handle's, or one that never fires.
+fn abort_token(handle: Option<&AbortHandle>) -> CancellationToken {
+    handle.map(|h| h.token.clone()).unwrap_or_default()
 }
 
 /// Body bytes an upload has sent so far; JS polls it for `onProgress`.
@@ -102,7 +88,7 @@ pub struct UploadDone {
 
 #[napi(object)]
 pub struct SignOptions {
-    pub method: String,
+    pub method: Option<String>,
     pub expires_in: Option<f64>,
     pub content_type: Option<String>,
     pub content_length: Option<f64>,
@@ -110,16 +96,16 @@ pub struct SignOptions {
     pub download_filename: Option<String>,
 }
 
-impl SignOptions {
-    fn into_core(self, key: &str) -> s3_storage_core::Result<SignUrlOptions> {
-        Ok(SignUrlOptions {
-            method: SignMethod::parse(key, &self.method)?,
-            expires_in: self.expires_in,
-            content_type: self.content_type,
-            content_length: self.content_length,
-            response_content_type: self.response_content_type,
-            download_filename: self.download_filename,
-        })
+impl From<SignOptions> for SignUrlOptions {
+    fn from(o: SignOptions) -> Self {
+        SignUrlOptions {
+            method: o.method,
+            expires_in: o.expires_in,
+            content_type: o.content_type,
+            content_length: o.content_length,
+            response_content_type: o.response_content_type,
+            download_filename: o.download_filename,
+        }
     }
 }
 
@@ -159,6 +145,12 @@ pub struct PostFormOptions {
     pub expires_in: Option<f64>,
 }
 
+impl From<PostFormOptions> for PostOptions {
+    fn from(o: PostFormOptions) -> Self {
+        PostOptions { key: o.key, content_type: o.content_type, max_size: o.max_size, min_size: o.min_size, expires_in: o.expires_in }
+    }
+}
+
 #[napi(object)]
 pub struct FormField {
     pub name: String,
@@ -187,59 +179,9 @@ pub struct ObjectHead {
     pub metadata: HashMap<String, String>,
 }
 
-/// What `util.inspect` and `JSON.stringify` show of a backend: no secrets.
-#[napi(object)]
-pub struct BackendDescription {
-    pub bucket: String,
-    pub region: String,
-    pub endpoint: Option<String>,
-    pub force_path_style: bool,
-    pub credentials: String,
-    pub signed_url_expiration: u32,
-    pub multipart: MultipartDescription,
-    pub retry: RetryDescription,
-    pub timeouts: TimeoutDescription,
-}
-
-#[napi(object)]
-pub struct MultipartDescription {
-    pub part_size: f64,
-    pub queue_size: u32,
-    pub threshold: f64,
-    pub copy_threshold: f64,
-    pub copy_part_size: f64,
-}
-
-#[napi(object)]
-pub struct RetryDescription {
-    pub max_attempts: u32,
-    pub base_delay_ms: f64,
-    pub max_delay_ms: f64,
-}
-
-#[napi(object)]
-pub struct TimeoutDescription {
-    pub connect_ms: f64,
-    pub request_ms: f64,
-}
-
 #[napi]
 pub struct NativeBackend {
     backend: S3Backend,
-}
-
-fn declared_length(key: &str, content_length: Option<f64>) -> s3_storage_core::Result<Option<u64>> {
-    match content_length {
-        None => Ok(None),
-        // 5 TiB: the largest object S3 stores
-        Some(n) if n.fract() == 0.0 && (0.0..=5_497_558_138_880.0).contains(&n) => Ok(Some(n as u64)),
-        Some(n) => Err(s3_storage_core::Error::invalid(
-            s3_storage_core::Operation::Upload,
-            key,
-            "contentLength",
-            format!("must be a non-negative integer number of bytes, got {n}"),
-        )),
-    }
 }
 
 #[napi]
@@ -258,36 +200,17 @@ impl NativeBackend {
         Ok(NativeBackend { backend: S3Backend::new(config) })
     }
 
-    #[napi]
-    pub fn describe(&self) -> BackendDescription {
-        let c = self.backend.config();
-        BackendDescription {
-            bucket: c.bucket.clone(),
-            region: c.region.clone(),
-            endpoint: c.endpoint.clone(),
-            force_path_style: c.force_path_style,
-            credentials: if c.credentials.is_some() { "static" } else { "default-chain" }.to_owned(),
-            signed_url_expiration: c.signed_url_expiration,
-            multipart: MultipartDescription {
-                part_size: c.multipart.part_size as f64,
-                queue_size: c.multipart.queue_size as u32,
-                threshold: c.multipart.threshold as f64,
-                copy_threshold: c.multipart.copy_threshold as f64,
-                copy_part_size: c.multipart.copy_part_size as f64,
-            },
-            retry: RetryDescription {
-                max_attempts: c.retry.max_attempts,
-                base_delay_ms: c.retry.base_delay_ms as f64,
-                max_delay_ms: c.retry.max_delay_ms as f64,
-            },
-            timeouts: TimeoutDescription { connect_ms: c.timeouts.connect_ms as f64, request_ms: c.timeouts.request_ms as f64 },
-        }
+    /// What `util.inspect` and `JSON.stringify` show of a backend: no secrets.
+    #[napi(ts_return_type = "Record<string, unknown>")]
+    pub fn describe(&self) -> serde_json::Value {
+        self.backend.config().describe()
     }
 
     /// Uploads a Buffer. With `copy` false the bytes are not copied (the
     /// caller must not change them until the promise settles); workers pass
     /// true, because a terminated worker frees its memory under a transfer.
     #[napi(ts_return_type = "Promise<UploadDone>")]
+    #[allow(clippy::too_many_arguments)] // one positional argument per JS parameter
     pub fn put_buffer<'env>(
         &self,
         env: &'env Env,
@@ -295,7 +218,7 @@ impl NativeBackend {
         body: Buffer,
         content_type: String,
         metadata: Option<HashMap<String, String>>,
-        abort: Option<u32>,
+        abort: Option<&AbortHandle>,
         copy: Option<bool>,
         progress: Option<&TransferCounter>,
     ) -> Result<PromiseRaw<'env, UploadDone>> {
@@ -312,6 +235,7 @@ impl NativeBackend {
 
     /// Validates, then starts a streaming upload fed by `NativeUpload.write`.
     #[napi(ts_return_type = "Promise<NativeUpload>")]
+    #[allow(clippy::too_many_arguments)] // one positional argument per JS parameter
     pub fn start_upload<'env>(
         &self,
         env: &'env Env,
@@ -319,7 +243,7 @@ impl NativeBackend {
         content_type: String,
         metadata: Option<HashMap<String, String>>,
         content_length: Option<f64>,
-        abort: Option<u32>,
+        abort: Option<&AbortHandle>,
         progress: Option<&TransferCounter>,
     ) -> Result<PromiseRaw<'env, NativeUpload>> {
         let backend = self.backend.clone();
@@ -327,8 +251,7 @@ impl NativeBackend {
         let sent = counter(progress);
         env.spawn_future(async move {
             let options = backend.put_options(&key, &content_type, metadata).map_err(storage_error)?;
-            let declared = declared_length(&key, content_length).map_err(storage_error)?;
-            let sink = backend.start_upload(key, options, declared, &cancel, sent);
+            let sink = backend.start_upload(key, options, content_length, &cancel, sent).map_err(storage_error)?;
             Ok(NativeUpload { sink: Arc::new(sink) })
         })
     }
@@ -338,16 +261,16 @@ impl NativeBackend {
         &self,
         env: &'env Env,
         key: String,
-        abort: Option<u32>,
+        abort: Option<&AbortHandle>,
         range_start: Option<f64>,
         range_end: Option<f64>,
-        concurrency: Option<u32>,
+        concurrency: Option<f64>,
     ) -> Result<PromiseRaw<'env, NativeDownload>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
+        let options = DownloadOptions { range_start, range_end, concurrency };
         env.spawn_future(async move {
-            let range = byte_range(&key, range_start, range_end).map_err(storage_error)?;
-            let mut download = backend.download(&key, range, concurrency, &cancel).await.map_err(storage_error)?;
+            let mut download = backend.download(&key, &options, &cancel).await.map_err(storage_error)?;
             let small = download.read_small(SMALL_DOWNLOAD_BYTES).await.map_err(storage_error)?;
             Ok(NativeDownload {
                 small: Mutex::new(small),
@@ -361,21 +284,21 @@ impl NativeBackend {
     }
 
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn delete<'env>(&self, env: &'env Env, key: String, abort: Option<u32>) -> Result<PromiseRaw<'env, ()>> {
+    pub fn delete<'env>(&self, env: &'env Env, key: String, abort: Option<&AbortHandle>) -> Result<PromiseRaw<'env, ()>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
         env.spawn_future(async move { backend.delete(&key, &cancel).await.map_err(storage_error) })
     }
 
     #[napi(ts_return_type = "Promise<boolean>")]
-    pub fn exists<'env>(&self, env: &'env Env, key: String, abort: Option<u32>) -> Result<PromiseRaw<'env, bool>> {
+    pub fn exists<'env>(&self, env: &'env Env, key: String, abort: Option<&AbortHandle>) -> Result<PromiseRaw<'env, bool>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
         env.spawn_future(async move { backend.exists(&key, &cancel).await.map_err(storage_error) })
     }
 
     #[napi(ts_return_type = "Promise<ObjectHead>")]
-    pub fn head<'env>(&self, env: &'env Env, key: String, abort: Option<u32>) -> Result<PromiseRaw<'env, ObjectHead>> {
+    pub fn head<'env>(&self, env: &'env Env, key: String, abort: Option<&AbortHandle>) -> Result<PromiseRaw<'env, ObjectHead>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
         env.spawn_future(async move {
@@ -394,8 +317,7 @@ impl NativeBackend {
     /// (credentials from the default chain need an async step).
     #[napi]
     pub fn sign_url_now(&self, key: String, options: SignOptions) -> Result<Option<SignedUrlResult>> {
-        let options = options.into_core(&key).map_err(storage_error)?;
-        let signed = self.backend.sign_url_now(&key, &options).map_err(storage_error)?;
+        let signed = self.backend.sign_url_now(&key, &options.into()).map_err(storage_error)?;
         Ok(signed.map(|s| SignedUrlResult { url: s.url, expires_at: s.expires_at }))
     }
 
@@ -403,8 +325,7 @@ impl NativeBackend {
     pub fn sign_url<'env>(&self, env: &'env Env, key: String, options: SignOptions) -> Result<PromiseRaw<'env, SignedUrlResult>> {
         let backend = self.backend.clone();
         env.spawn_future(async move {
-            let options = options.into_core(&key).map_err(storage_error)?;
-            let signed = backend.sign_url(&key, &options).await.map_err(storage_error)?;
+            let signed = backend.sign_url(&key, &options.into()).await.map_err(storage_error)?;
             Ok(SignedUrlResult { url: signed.url, expires_at: signed.expires_at })
         })
     }
@@ -412,14 +333,8 @@ impl NativeBackend {
     #[napi(ts_return_type = "Promise<PresignedPostResult>")]
     pub fn presign_post<'env>(&self, env: &'env Env, options: PostFormOptions) -> Result<PromiseRaw<'env, PresignedPostResult>> {
         let backend = self.backend.clone();
+        let options = PostOptions::from(options);
         env.spawn_future(async move {
-            let options = PostOptions {
-                key: options.key,
-                content_type: options.content_type,
-                max_size: options.max_size,
-                min_size: options.min_size,
-                expires_in: options.expires_in,
-            };
             let form = backend.presign_post(&options).await.map_err(storage_error)?;
             Ok(PresignedPostResult {
                 url: form.url,
@@ -437,7 +352,7 @@ impl NativeBackend {
         to_key: String,
         content_type: Option<String>,
         metadata: Option<HashMap<String, String>>,
-        abort: Option<u32>,
+        abort: Option<&AbortHandle>,
     ) -> Result<PromiseRaw<'env, UploadDone>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
@@ -454,7 +369,7 @@ impl NativeBackend {
         prefix: Option<String>,
         cursor: Option<String>,
         limit: Option<f64>,
-        abort: Option<u32>,
+        abort: Option<&AbortHandle>,
     ) -> Result<PromiseRaw<'env, ListPageResult>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
@@ -472,7 +387,12 @@ impl NativeBackend {
     }
 
     #[napi(ts_return_type = "Promise<DeleteManyResult>")]
-    pub fn delete_many<'env>(&self, env: &'env Env, keys: Vec<String>, abort: Option<u32>) -> Result<PromiseRaw<'env, DeleteManyResult>> {
+    pub fn delete_many<'env>(
+        &self,
+        env: &'env Env,
+        keys: Vec<String>,
+        abort: Option<&AbortHandle>,
+    ) -> Result<PromiseRaw<'env, DeleteManyResult>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
         env.spawn_future(async move {
@@ -482,28 +402,6 @@ impl NativeBackend {
                 failed: out.failed.into_iter().map(|(key, e)| FailedDelete { key, error: e.to_json().to_string() }).collect(),
             })
         })
-    }
-}
-
-fn byte_range(key: &str, start: Option<f64>, end: Option<f64>) -> s3_storage_core::Result<Option<ByteRange>> {
-    let offset = |field: &str, n: f64| {
-        if n.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&n) {
-            Ok(n as u64)
-        } else {
-            Err(s3_storage_core::Error::invalid(
-                s3_storage_core::Operation::Download,
-                key,
-                field,
-                format!("must be a non-negative integer byte offset, got {n}"),
-            ))
-        }
-    };
-    match (start, end) {
-        (None, None) => Ok(None),
-        (start, end) => Ok(Some(ByteRange {
-            start: offset("range.start", start.unwrap_or(0.0))?,
-            end: end.map(|e| offset("range.end", e)).transpose()?,
-        })),
     }
 }
 
@@ -662,15 +560,36 @@ impl NativeDownload {
 /// `<groupId>/<yyyy>/<mm>/<uuid>[.<ext>]`; `date_ms` is a JS timestamp.
 #[napi]
 pub fn generate_storage_key(group_id: String, filename: Option<String>, date_ms: f64) -> Result<String> {
-    let date = chrono::DateTime::from_timestamp_millis(date_ms as i64)
-        .filter(|_| date_ms.is_finite())
-        .ok_or_else(|| {
-            storage_error(s3_storage_core::Error::invalid(
-                s3_storage_core::Operation::GenerateKey,
-                &group_id,
-                "date",
-                "must be a valid Date",
-            ))
-        })?;
+    let date = chrono::DateTime::from_timestamp_millis(date_ms as i64).filter(|_| date_ms.is_finite()).ok_or_else(|| {
+        storage_error(s3_storage_core::Error::invalid(s3_storage_core::Operation::GenerateKey, &group_id, "date", "must be a valid Date"))
+    })?;
     s3_storage_core::keys::generate_storage_key(&group_id, filename.as_deref(), date).map_err(storage_error)
+}
+
+/// The JSON description of an error the JS layer found (a wrong JS type, an
+/// aborted signal, a failed source), worded by the core like every other.
+#[napi]
+pub fn describe_error(reason: String, operation: String, key: String, field: Option<String>, message: String) -> Result<String> {
+    let operation: Operation = operation.parse().map_err(|e: String| napi::Error::new(Status::InvalidArg, e))?;
+    Ok(s3_storage_core::Error::from_parts(&reason, operation, &key, field.as_deref(), &message).to_json().to_string())
+}
+
+/// The HTTP status for an error's `details.reason` (the package's `StorageError`).
+#[napi]
+pub fn status_for_reason(reason: String) -> u32 {
+    s3_storage_core::error::status_for_reason(&reason) as u32
+}
+
+/// The JSON description of a configuration error the JS layer found
+/// (unreadable options, wrong error classes).
+#[napi]
+pub fn describe_config_error(issues: Vec<ConfigIssueInput>) -> String {
+    let issues = issues.into_iter().map(|i| ConfigIssue { field: i.field, message: i.message }).collect();
+    config_json(&ConfigError { issues }).to_string()
+}
+
+#[napi(object)]
+pub struct ConfigIssueInput {
+    pub field: String,
+    pub message: String,
 }

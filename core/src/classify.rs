@@ -1,4 +1,6 @@
-//! Turns aws-sdk-s3 errors into the crate's typed [`Error`].
+//! Turns aws-sdk-s3 errors into the crate's typed [`Error`]: what the
+//! service or the network said becomes an error kind in [`classify`], the
+//! one place S3 codes and HTTP statuses are read.
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::RequestId;
@@ -6,25 +8,15 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::error::{Error, Operation, ServiceInfo};
 
-/// Where an error happened.
-#[derive(Clone, Copy)]
-pub(crate) struct Ctx<'a> {
-    pub operation: Operation,
-    pub key: &'a str,
-    pub bucket: &'a str,
-}
-
-pub(crate) fn from_sdk<E>(ctx: Ctx<'_>, err: SdkError<E, HttpResponse>) -> Error
+/// An SDK error of `operation` on `key` in `bucket`.
+pub(crate) fn from_sdk<E>(operation: Operation, key: &str, bucket: &str, err: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let status = err.raw_response().map(|r| r.status().as_u16());
     let code = err.code().map(str::to_owned);
     let request_id = err.request_id().map(str::to_owned);
-    let transport = matches!(
-        err,
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-    );
+    let transport = matches!(err, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_));
     let detail = match &err {
         SdkError::ServiceError(_) => match (err.message(), &code, status) {
             (Some(m), Some(c), _) => format!("{c}: {m}"),
@@ -38,7 +30,7 @@ where
         _ => error_chain(&err),
     };
     let info = ServiceInfo { status, code, request_id, detail };
-    classify(ctx, info, transport)
+    classify(operation, key, bucket, info, transport)
 }
 
 /// "outer: inner: root cause", each level's Display once (the SDK's
@@ -57,10 +49,11 @@ pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-pub(crate) fn classify(ctx: Ctx<'_>, info: ServiceInfo, transport: bool) -> Error {
-    let operation = ctx.operation;
-    let key = ctx.key.to_owned();
-    let bucket = ctx.bucket.to_owned();
+/// The error kind for what was said: S3's code first, then the HTTP status.
+/// `transport`: no answer came (refused, reset, timed out).
+pub(crate) fn classify(operation: Operation, key: &str, bucket: &str, info: ServiceInfo, transport: bool) -> Error {
+    let key = key.to_owned();
+    let bucket = bucket.to_owned();
     let status = info.status.unwrap_or(0);
     if transport && !(400..500).contains(&status) {
         return Error::Unavailable { operation, key, info };
@@ -83,6 +76,8 @@ pub(crate) fn classify(ctx: Ctx<'_>, info: ServiceInfo, transport: bool) -> Erro
         }
         _ if status >= 500 => Error::Unavailable { operation, key, info },
         _ if status == 403 => Error::AccessDenied { operation, key, info },
+        // No code to say which: the backend asks the bucket (request.rs).
+        _ if status == 404 => Error::NotFound { operation, key, bucket },
         _ => Error::Unknown { operation, key, info },
     }
 }
@@ -97,7 +92,6 @@ mod tests {
 
     #[test]
     fn codes_map_to_reasons() {
-        let ctx = Ctx { operation: Operation::Download, key: "k", bucket: "b" };
         let cases = [
             (404, "NoSuchKey", "not_found"),
             (404, "NoSuchBucket", "bucket_not_found"),
@@ -110,9 +104,9 @@ mod tests {
             (409, "Conflict", "unknown"),
         ];
         for (status, code, reason) in cases {
-            assert_eq!(classify(ctx, info(status, code), false).reason(), reason, "{code}");
+            assert_eq!(classify(Operation::Download, "k", "b", info(status, code), false).reason(), reason, "{code}");
         }
         let refused = ServiceInfo { detail: "connection refused".into(), ..Default::default() };
-        assert_eq!(classify(ctx, refused, true).reason(), "unavailable");
+        assert_eq!(classify(Operation::Download, "k", "b", refused, true).reason(), "unavailable");
     }
 }

@@ -6,8 +6,7 @@ use std::time::Duration;
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-    StalledStreamProtectionConfig,
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation, StalledStreamProtectionConfig,
 };
 use aws_sdk_s3::Client;
 use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
@@ -18,7 +17,7 @@ use crate::retry::sdk_retry_config;
 
 /// Builds the client synchronously: no network and no file reads happen
 /// until the first request, so a constructor can call this.
-pub fn build_client(config: &BackendConfig, credentials: SharedCredentialsProvider) -> Client {
+pub(crate) fn build_client(config: &BackendConfig, credentials: SharedCredentialsProvider) -> Client {
     let region = Region::new(config.region.clone());
     let mut builder = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -36,9 +35,7 @@ pub fn build_client(config: &BackendConfig, credentials: SharedCredentialsProvid
         // The SDK's default retry quota (500 tokens shared by every client of
         // a region, 10 per failed retry, never refunded) silently cuts
         // maxAttempts to 1 for the whole process after a long outage.
-        .retry_partition(
-            RetryPartition::custom("storage-s3-native").token_bucket(TokenBucket::unlimited()).build(),
-        )
+        .retry_partition(RetryPartition::custom("storage-s3-native").token_bucket(TokenBucket::unlimited()).build())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_millis(config.timeouts.connect_ms))
@@ -88,10 +85,7 @@ impl ProvideCredentials for LazyDefaultChain {
         Self: 'a,
     {
         future::ProvideCredentials::new(async move {
-            let chain = self
-                .chain
-                .get_or_init(|| DefaultCredentialsChain::builder().region(self.region.clone()).build())
-                .await;
+            let chain = self.chain.get_or_init(|| DefaultCredentialsChain::builder().region(self.region.clone()).build()).await;
             chain.provide_credentials().await
         })
     }

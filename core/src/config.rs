@@ -7,7 +7,9 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+/// Region used when the constructor options name none (the environment must).
 pub const DEFAULT_REGION: &str = "us-east-1";
+/// Lifetime, in seconds, of signed URLs and POST forms when no expiry is given (15 minutes).
 pub const DEFAULT_SIGNED_URL_EXPIRATION: u32 = 900;
 /// SigV4 presigned URLs cannot live longer than seven days.
 pub const MAX_SIGNED_URL_EXPIRATION: u32 = 604_800;
@@ -15,6 +17,7 @@ pub const MAX_SIGNED_URL_EXPIRATION: u32 = 604_800;
 const MIB: u64 = 1024 * 1024;
 /// S3's limits on multipart part size.
 pub const MIN_PART_SIZE: u64 = 5 * MIB;
+/// Largest part S3 accepts (5 GiB), also the most one CopyObject copies.
 pub const MAX_PART_SIZE: u64 = 5 * 1024 * MIB;
 
 /// A secret string that never prints.
@@ -22,9 +25,11 @@ pub const MAX_PART_SIZE: u64 = 5 * 1024 * MIB;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a value so that `Debug` shows `[redacted]`.
     pub fn new(s: impl Into<String>) -> Self {
         Secret(s.into())
     }
+    /// The secret in clear, for signing; never log it.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -36,10 +41,15 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Credentials given in options or `STORAGE_S3_*` variables, used instead of
+/// the AWS default provider chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaticCredentials {
+    /// AWS access key id (not secret; may appear in signed URLs).
     pub access_key_id: String,
+    /// Secret access key, used only to sign.
     pub secret_access_key: Secret,
+    /// Token for temporary (STS) credentials; `None` for long-term keys.
     pub session_token: Option<Secret>,
 }
 
@@ -60,7 +70,13 @@ pub struct MultipartConfig {
 
 impl Default for MultipartConfig {
     fn default() -> Self {
-        MultipartConfig { part_size: 5 * MIB, queue_size: 3, threshold: 256 * MIB, copy_threshold: MAX_PART_SIZE, copy_part_size: 512 * MIB }
+        MultipartConfig {
+            part_size: 5 * MIB,
+            queue_size: 3,
+            threshold: 256 * MIB,
+            copy_threshold: MAX_PART_SIZE,
+            copy_part_size: 512 * MIB,
+        }
     }
 }
 
@@ -72,6 +88,7 @@ pub struct RetryConfig {
     pub max_attempts: u32,
     /// First backoff; it doubles each retry, with full jitter.
     pub base_delay_ms: u64,
+    /// Cap on any one backoff, in milliseconds; at least `base_delay_ms`.
     pub max_delay_ms: u64,
 }
 
@@ -81,6 +98,7 @@ impl Default for RetryConfig {
     }
 }
 
+/// Network timeouts, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeoutConfig {
     /// Establishing a TCP (and TLS) connection.
@@ -96,29 +114,45 @@ impl Default for TimeoutConfig {
     }
 }
 
+/// A validated backend configuration, from [`BackendConfig::from_options`]
+/// or [`BackendConfig::from_env`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendConfig {
+    /// Bucket every operation addresses.
     pub bucket: String,
+    /// Region requests are signed for, e.g. `us-east-1`.
     pub region: String,
+    /// Custom S3-compatible endpoint (MinIO, R2, ...), normalised; `None` for AWS.
     pub endpoint: Option<String>,
+    /// Address the bucket in the path (`host/bucket/key`) rather than the host
+    /// name; defaults to true when an endpoint is set.
     pub force_path_style: bool,
     /// `None`: the AWS default provider chain (env, profile, web identity, IMDS).
     pub credentials: Option<StaticCredentials>,
+    /// Default lifetime of signed URLs and POST forms, in seconds.
     pub signed_url_expiration: u32,
+    /// Part sizes and thresholds for multipart uploads and copies.
     pub multipart: MultipartConfig,
+    /// Retry attempts and backoff, for the SDK and the engine alike.
     pub retry: RetryConfig,
+    /// Connect and idle-request timeouts.
     pub timeouts: TimeoutConfig,
 }
 
+/// One invalid configuration value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigIssue {
+    /// The option or environment variable as the caller wrote it, e.g.
+    /// `multipart.partSize` or `STORAGE_S3_BUCKET`.
     pub field: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
 /// Every problem found in a configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The problems, in the order found.
     pub issues: Vec<ConfigIssue>,
 }
 
@@ -138,12 +172,10 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl ConfigError {
+    /// The error as JSON for the binding: `message` plus `details.issues`
+    /// (each `{ field, message }`) and `details.backend`.
     pub fn to_json(&self) -> Value {
-        let issues: Vec<Value> = self
-            .issues
-            .iter()
-            .map(|i| serde_json::json!({ "field": i.field, "message": i.message }))
-            .collect();
+        let issues: Vec<Value> = self.issues.iter().map(|i| serde_json::json!({ "field": i.field, "message": i.message })).collect();
         serde_json::json!({
             "message": self.to_string(),
             "details": { "issues": issues, "backend": "s3" },
@@ -250,9 +282,7 @@ fn validate_bucket(issues: &mut Issues, field: &str, bucket: &str) {
 }
 
 fn validate_region(issues: &mut Issues, field: &str, region: &str) {
-    let ok = !region.is_empty()
-        && region.len() <= 64
-        && region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let ok = !region.is_empty() && region.len() <= 64 && region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !ok {
         issues.push(field, "S3 region must be letters, digits and '-' (e.g. \"us-east-1\")");
     }
@@ -280,100 +310,269 @@ fn validate_endpoint(issues: &mut Issues, field: &str, endpoint: &str) -> Option
     if uri.query().is_some() {
         return bad(issues, "must not contain a query string");
     }
-    Some(endpoint.trim_end_matches('/').to_owned())
+    Some(normalise_endpoint(uri.scheme_str().unwrap_or("https"), authority.as_str(), uri.path()))
 }
 
-struct Fields<'a> {
-    bucket: Field<'a>,
-    region: Field<'a>,
-    endpoint: Field<'a>,
-    force_path_style: Field<'a>,
-    access_key_id: Field<'a>,
-    secret_access_key: Field<'a>,
-    session_token: Field<'a>,
-    /// Whether credentials were given at all (absent: default chain).
-    credentials_given: bool,
-    credentials_required: bool,
-    region_required: bool,
-    signed_url_expiration: Field<'a>,
-    multipart: Option<&'a Value>,
-    retry: Option<&'a Value>,
-    timeouts: Option<&'a Value>,
+/// The endpoint as the SDK's endpoint rules need it. A path is kept in front
+/// of the bucket (`<path>/<bucket>/<key>` path-style, `<bucket>.<host><path>/<key>`
+/// virtual-hosted), as the AWS SDKs do: the rules append the bucket to the
+/// path as it is, so the path must end with `/`, or `http://host/s3` and
+/// bucket `b` would address bucket `s3b`. Without a path, no slash.
+fn normalise_endpoint(scheme: &str, authority: &str, path: &str) -> String {
+    let path = path.trim_end_matches('/');
+    if path.is_empty() {
+        format!("{scheme}://{authority}")
+    } else {
+        format!("{scheme}://{authority}{path}/")
+    }
 }
 
-const OPTION_NAMES: &[&str] = &[
-    "bucket",
-    "region",
-    "endpoint",
-    "forcePathStyle",
-    "credentials",
-    "signedUrlExpiration",
-    "multipart",
-    "retry",
-    "timeouts",
+/// One whole-number option: where the caller writes it, its range, its
+/// words in messages, and where it lives in [`BackendConfig`]. The table
+/// drives parsing, error messages and [`BackendConfig::describe`].
+struct IntOption {
+    /// `group.name` as in the constructor's options, or a top-level name.
+    path: &'static str,
+    /// The host's environment variable, when it has one.
+    env: Option<&'static str>,
+    min: u64,
+    max: u64,
+    what: &'static str,
+    get: fn(&BackendConfig) -> u64,
+    set: fn(&mut BackendConfig, u64),
+}
+
+const INT_OPTIONS: &[IntOption] = &[
+    IntOption {
+        path: "signedUrlExpiration",
+        env: Some("STORAGE_SIGNED_URL_EXPIRATION_SECONDS"),
+        min: 1,
+        max: MAX_SIGNED_URL_EXPIRATION as u64,
+        what: "signed URL expiration (seconds)",
+        get: |c| c.signed_url_expiration as u64,
+        set: |c, n| c.signed_url_expiration = n as u32,
+    },
+    IntOption {
+        path: "multipart.partSize",
+        env: None,
+        min: MIN_PART_SIZE,
+        max: MAX_PART_SIZE,
+        what: "part size (bytes)",
+        get: |c| c.multipart.part_size,
+        set: |c, n| c.multipart.part_size = n,
+    },
+    IntOption {
+        path: "multipart.queueSize",
+        env: None,
+        min: 1,
+        max: 64,
+        what: "queue size",
+        get: |c| c.multipart.queue_size as u64,
+        set: |c, n| c.multipart.queue_size = n as usize,
+    },
+    IntOption {
+        path: "multipart.threshold",
+        env: None,
+        min: MIN_PART_SIZE,
+        max: MAX_PART_SIZE,
+        what: "multipart threshold (bytes)",
+        get: |c| c.multipart.threshold,
+        set: |c, n| c.multipart.threshold = n,
+    },
+    IntOption {
+        path: "multipart.copyThreshold",
+        env: None,
+        min: MIN_PART_SIZE,
+        max: MAX_PART_SIZE,
+        what: "copy threshold (bytes)",
+        get: |c| c.multipart.copy_threshold,
+        set: |c, n| c.multipart.copy_threshold = n,
+    },
+    IntOption {
+        path: "multipart.copyPartSize",
+        env: None,
+        min: MIN_PART_SIZE,
+        max: MAX_PART_SIZE,
+        what: "copy part size (bytes)",
+        get: |c| c.multipart.copy_part_size,
+        set: |c, n| c.multipart.copy_part_size = n,
+    },
+    IntOption {
+        path: "retry.maxAttempts",
+        env: None,
+        min: 1,
+        max: 20,
+        what: "attempts",
+        get: |c| c.retry.max_attempts as u64,
+        set: |c, n| c.retry.max_attempts = n as u32,
+    },
+    IntOption {
+        path: "retry.baseDelayMs",
+        env: None,
+        min: 1,
+        max: 60_000,
+        what: "base delay (ms)",
+        get: |c| c.retry.base_delay_ms,
+        set: |c, n| c.retry.base_delay_ms = n,
+    },
+    IntOption {
+        path: "retry.maxDelayMs",
+        env: None,
+        min: 1,
+        max: 300_000,
+        what: "maximum delay (ms)",
+        get: |c| c.retry.max_delay_ms,
+        set: |c, n| c.retry.max_delay_ms = n,
+    },
+    IntOption {
+        path: "timeouts.connectMs",
+        env: None,
+        min: 1,
+        max: 600_000,
+        what: "connect timeout (ms)",
+        get: |c| c.timeouts.connect_ms,
+        set: |c, n| c.timeouts.connect_ms = n,
+    },
+    IntOption {
+        path: "timeouts.requestMs",
+        env: None,
+        min: 1,
+        max: 3_600_000,
+        what: "request timeout (ms)",
+        get: |c| c.timeouts.request_ms,
+        set: |c, n| c.timeouts.request_ms = n,
+    },
 ];
 
-fn parse(fields: Fields, mut issues: Issues) -> Result<BackendConfig, ConfigError> {
-    let bucket = issues.required_string(&fields.bucket, "S3 bucket");
-    if let Some(b) = &bucket {
-        validate_bucket(&mut issues, &fields.bucket.name, b);
+/// Top-level options that are not in [`INT_OPTIONS`].
+const PLAIN_OPTIONS: &[&str] = &["bucket", "region", "endpoint", "forcePathStyle", "credentials"];
+
+fn is_option(name: &str) -> bool {
+    PLAIN_OPTIONS.contains(&name) || INT_OPTIONS.iter().any(|o| o.path == name || o.path.split_once('.').is_some_and(|(g, _)| g == name))
+}
+
+/// The caller's values: constructor options (JSON), with the host's
+/// environment variables beneath them when parsing `from_env`.
+struct Source<'a> {
+    options: &'a Map<String, Value>,
+    env: Option<&'a HashMap<String, String>>,
+}
+
+impl<'a> Source<'a> {
+    /// An option, or else its environment variable (empty counts as unset,
+    /// as shells and .env files produce them).
+    fn field(&self, option: &str, var: &str) -> Field<'a> {
+        match (self.options.get(option), self.env) {
+            (Some(v), _) => Field { name: option.to_owned(), raw: Some(Raw::Json(v)) },
+            (None, Some(env)) => {
+                Field { name: var.to_owned(), raw: env.get(var).map(|s| s.trim()).filter(|s| !s.is_empty()).map(Raw::Env) }
+            }
+            (None, None) => Field { name: option.to_owned(), raw: None },
+        }
     }
 
-    let region = if fields.region_required {
-        issues.required_string(&fields.region, "S3 region")
+    /// Reports unknown top-level options.
+    fn check_names(&self, issues: &mut Issues) {
+        for name in self.options.keys() {
+            if !is_option(name) {
+                issues.push(name, "unknown option");
+            }
+        }
+    }
+
+    /// The object of a group of options (`multipart`), its members checked.
+    fn group(&self, group: &str, issues: &mut Issues) -> Option<&'a Map<String, Value>> {
+        let members: Vec<&str> = INT_OPTIONS.iter().filter_map(|o| o.path.strip_prefix(group)?.strip_prefix('.')).collect();
+        sub_object(issues, group, self.options.get(group), &members)
+    }
+}
+
+fn parse(src: Source, credentials_required: bool, mut issues: Issues) -> Result<BackendConfig, ConfigError> {
+    let from_env = src.env.is_some();
+    src.check_names(&mut issues);
+    let bucket_field = src.field("bucket", "STORAGE_S3_BUCKET");
+    let bucket = issues.required_string(&bucket_field, "S3 bucket");
+    if let Some(b) = &bucket {
+        validate_bucket(&mut issues, &bucket_field.name, b);
+    }
+
+    // The host's environment requires a region; options default to us-east-1.
+    let region_field = src.field("region", "STORAGE_S3_REGION");
+    let region = if from_env {
+        issues.required_string(&region_field, "S3 region")
     } else {
-        issues.string(&fields.region).or_else(|| Some(DEFAULT_REGION.to_owned()))
+        issues.string(&region_field).or_else(|| Some(DEFAULT_REGION.to_owned()))
     };
     if let Some(r) = &region {
-        validate_region(&mut issues, &fields.region.name, r);
+        validate_region(&mut issues, &region_field.name, r);
     }
 
+    let endpoint_field = src.field("endpoint", "STORAGE_S3_ENDPOINT");
     let endpoint = issues
-        .string(&fields.endpoint)
+        .string(&endpoint_field)
         .filter(|s| !s.trim().is_empty())
-        .and_then(|e| validate_endpoint(&mut issues, &fields.endpoint.name, e.trim()));
-    let endpoint_given = fields.endpoint.raw.is_some_and(|r| !matches!(r, Raw::Json(Value::Null)));
-    let force_path_style = issues.bool(&fields.force_path_style).unwrap_or(endpoint_given);
+        .and_then(|e| validate_endpoint(&mut issues, &endpoint_field.name, e.trim()));
+    let force_path_style = issues.bool(&src.field("forcePathStyle", "STORAGE_S3_FORCE_PATH_STYLE")).unwrap_or(endpoint.is_some());
 
-    let credentials = if fields.credentials_given || fields.credentials_required {
-        let id = issues.required_string(&fields.access_key_id, "S3 access key id");
-        let secret = issues.required_string(&fields.secret_access_key, "S3 secret access key");
-        let token = issues.string(&fields.session_token).filter(|t| !t.is_empty());
-        match (id, secret) {
-            (Some(access_key_id), Some(secret)) => Some(StaticCredentials {
-                access_key_id,
-                secret_access_key: Secret(secret),
-                session_token: token.map(Secret),
-            }),
-            _ => None,
-        }
-    } else {
-        None
-    };
+    let credentials = parse_credentials(&src, credentials_required, &mut issues);
 
-    let signed_url_expiration = issues
-        .integer(&fields.signed_url_expiration, 1, MAX_SIGNED_URL_EXPIRATION as u64, "signed URL expiration (seconds)")
-        .map(|n| n as u32)
-        .unwrap_or(DEFAULT_SIGNED_URL_EXPIRATION);
-
-    let multipart = parse_multipart(&mut issues, fields.multipart);
-    let retry = parse_retry(&mut issues, fields.retry);
-    let timeouts = parse_timeouts(&mut issues, fields.timeouts);
-
-    if !issues.0.is_empty() {
-        return Err(ConfigError { issues: issues.0 });
-    }
-    Ok(BackendConfig {
-        bucket: bucket.expect("checked"),
-        region: region.expect("checked"),
+    let mut config = BackendConfig {
+        bucket: bucket.unwrap_or_default(),
+        region: region.unwrap_or_default(),
         endpoint,
         force_path_style,
         credentials,
-        signed_url_expiration,
-        multipart,
-        retry,
-        timeouts,
-    })
+        signed_url_expiration: DEFAULT_SIGNED_URL_EXPIRATION,
+        multipart: MultipartConfig::default(),
+        retry: RetryConfig::default(),
+        timeouts: TimeoutConfig::default(),
+    };
+    // Each group is checked where its first option stands in the table.
+    let mut groups: HashMap<&str, Option<&Map<String, Value>>> = HashMap::new();
+    for option in INT_OPTIONS {
+        let field = match option.path.split_once('.') {
+            Some((group, name)) => match *groups.entry(group).or_insert_with(|| src.group(group, &mut issues)) {
+                Some(obj) => json_field(obj, &format!("{group}."), name),
+                None => continue,
+            },
+            None => src.field(option.path, option.env.unwrap_or(option.path)),
+        };
+        if let Some(n) = issues.integer(&field, option.min, option.max, option.what) {
+            (option.set)(&mut config, n);
+        }
+        if option.path == "retry.maxDelayMs" && config.retry.max_delay_ms < config.retry.base_delay_ms {
+            issues.push("retry.maxDelayMs", "must not be less than retry.baseDelayMs");
+        }
+    }
+    if !issues.0.is_empty() {
+        return Err(ConfigError { issues: issues.0 });
+    }
+    Ok(config)
+}
+
+/// Static credentials from `credentials` or the `STORAGE_S3_*` variables;
+/// `None` (the default chain) when none are given and none are required.
+fn parse_credentials(src: &Source, required: bool, issues: &mut Issues) -> Option<StaticCredentials> {
+    let empty = Map::new();
+    let (creds, given) = match src.options.get("credentials") {
+        None | Some(Value::Null) => (&empty, false),
+        Some(Value::Object(c)) => (c, true),
+        Some(_) => {
+            issues.push("credentials", "must be an object { accessKeyId, secretAccessKey, sessionToken? }");
+            return None;
+        }
+    };
+    let field = |name: &str, var: &str| match (given, src.env) {
+        (false, Some(_)) => Source { options: &empty, env: src.env }.field(name, var),
+        _ => json_field(creds, "credentials.", name),
+    };
+    if !given && !required {
+        return None;
+    }
+    let id = issues.required_string(&field("accessKeyId", "STORAGE_S3_ACCESS_KEY_ID"), "S3 access key id");
+    let secret = issues.required_string(&field("secretAccessKey", "STORAGE_S3_SECRET_ACCESS_KEY"), "S3 secret access key");
+    let token = issues.string(&field("sessionToken", "STORAGE_S3_SESSION_TOKEN")).filter(|t| !t.is_empty());
+    Some(StaticCredentials { access_key_id: id?, secret_access_key: Secret(secret?), session_token: token.map(Secret) })
 }
 
 /// The object at `name`, with unknown members reported; `None` when absent.
@@ -395,61 +594,16 @@ fn sub_object<'a>(issues: &mut Issues, name: &str, value: Option<&'a Value>, mem
     }
 }
 
-fn parse_retry(issues: &mut Issues, value: Option<&Value>) -> RetryConfig {
-    let mut r = RetryConfig::default();
-    let Some(obj) = sub_object(issues, "retry", value, &["maxAttempts", "baseDelayMs", "maxDelayMs"]) else {
-        return r;
-    };
-    if let Some(n) = issues.integer(&json_field(obj, "retry.", "maxAttempts"), 1, 20, "attempts") {
-        r.max_attempts = n as u32;
+/// Options given as something other than an object: reported, read as empty.
+fn as_object<'a>(value: &'a Value, empty: &'a Map<String, Value>, null_ok: bool, issues: &mut Issues) -> &'a Map<String, Value> {
+    match value {
+        Value::Object(o) => o,
+        Value::Null if null_ok => empty,
+        _ => {
+            issues.push("options", "must be an object");
+            empty
+        }
     }
-    if let Some(n) = issues.integer(&json_field(obj, "retry.", "baseDelayMs"), 1, 60_000, "base delay (ms)") {
-        r.base_delay_ms = n;
-    }
-    if let Some(n) = issues.integer(&json_field(obj, "retry.", "maxDelayMs"), 1, 300_000, "maximum delay (ms)") {
-        r.max_delay_ms = n;
-    }
-    if r.max_delay_ms < r.base_delay_ms {
-        issues.push("retry.maxDelayMs", "must not be less than retry.baseDelayMs");
-    }
-    r
-}
-
-fn parse_timeouts(issues: &mut Issues, value: Option<&Value>) -> TimeoutConfig {
-    let mut t = TimeoutConfig::default();
-    let Some(obj) = sub_object(issues, "timeouts", value, &["connectMs", "requestMs"]) else {
-        return t;
-    };
-    if let Some(n) = issues.integer(&json_field(obj, "timeouts.", "connectMs"), 1, 600_000, "connect timeout (ms)") {
-        t.connect_ms = n;
-    }
-    if let Some(n) = issues.integer(&json_field(obj, "timeouts.", "requestMs"), 1, 3_600_000, "request timeout (ms)") {
-        t.request_ms = n;
-    }
-    t
-}
-
-fn parse_multipart(issues: &mut Issues, value: Option<&Value>) -> MultipartConfig {
-    let mut m = MultipartConfig::default();
-    let Some(obj) = sub_object(issues, "multipart", value, &["partSize", "queueSize", "threshold", "copyThreshold", "copyPartSize"]) else {
-        return m;
-    };
-    if let Some(n) = issues.integer(&json_field(obj, "multipart.", "partSize"), MIN_PART_SIZE, MAX_PART_SIZE, "part size (bytes)") {
-        m.part_size = n;
-    }
-    if let Some(n) = issues.integer(&json_field(obj, "multipart.", "queueSize"), 1, 64, "queue size") {
-        m.queue_size = n as usize;
-    }
-    if let Some(n) = issues.integer(&json_field(obj, "multipart.", "threshold"), MIN_PART_SIZE, MAX_PART_SIZE, "multipart threshold (bytes)") {
-        m.threshold = n;
-    }
-    if let Some(n) = issues.integer(&json_field(obj, "multipart.", "copyThreshold"), MIN_PART_SIZE, MAX_PART_SIZE, "copy threshold (bytes)") {
-        m.copy_threshold = n;
-    }
-    if let Some(n) = issues.integer(&json_field(obj, "multipart.", "copyPartSize"), MIN_PART_SIZE, MAX_PART_SIZE, "copy part size (bytes)") {
-        m.copy_part_size = n;
-    }
-    m
 }
 
 impl BackendConfig {
@@ -457,43 +611,8 @@ impl BackendConfig {
     pub fn from_options(options: &Value) -> Result<Self, ConfigError> {
         let mut issues = Issues::default();
         let empty = Map::new();
-        let obj = match options {
-            Value::Object(o) => o,
-            _ => {
-                issues.push("options", "must be an object");
-                &empty
-            }
-        };
-        for name in obj.keys() {
-            if !OPTION_NAMES.contains(&name.as_str()) {
-                issues.push(name, "unknown option");
-            }
-        }
-        let (creds, credentials_given) = match obj.get("credentials") {
-            None | Some(Value::Null) => (&empty, false),
-            Some(Value::Object(c)) => (c, true),
-            Some(_) => {
-                issues.push("credentials", "must be an object { accessKeyId, secretAccessKey, sessionToken? }");
-                (&empty, false)
-            }
-        };
-        let fields = Fields {
-            bucket: json_field(obj, "", "bucket"),
-            region: json_field(obj, "", "region"),
-            endpoint: json_field(obj, "", "endpoint"),
-            force_path_style: json_field(obj, "", "forcePathStyle"),
-            access_key_id: json_field(creds, "credentials.", "accessKeyId"),
-            secret_access_key: json_field(creds, "credentials.", "secretAccessKey"),
-            session_token: json_field(creds, "credentials.", "sessionToken"),
-            credentials_given,
-            credentials_required: false,
-            region_required: false,
-            signed_url_expiration: json_field(obj, "", "signedUrlExpiration"),
-            multipart: obj.get("multipart"),
-            retry: obj.get("retry"),
-            timeouts: obj.get("timeouts"),
-        };
-        parse(fields, issues)
+        let options = as_object(options, &empty, false, &mut issues);
+        parse(Source { options, env: None }, false, issues)
     }
 
     /// Reads the host's `STORAGE_S3_*` variables; `overrides` (options the
@@ -502,64 +621,30 @@ impl BackendConfig {
     pub fn from_env(env: &HashMap<String, String>, overrides: &Value) -> Result<Self, ConfigError> {
         let mut issues = Issues::default();
         let empty = Map::new();
-        let over = match overrides {
-            Value::Object(o) => o,
-            Value::Null => &empty,
-            _ => {
-                issues.push("options", "must be an object");
-                &empty
-            }
-        };
-        for name in over.keys() {
-            if !OPTION_NAMES.contains(&name.as_str()) {
-                issues.push(name, "unknown option");
+        let options = as_object(overrides, &empty, true, &mut issues);
+        parse(Source { options, env: Some(env) }, true, issues)
+    }
+
+    /// What the configuration shows of itself: every option in force, in
+    /// the constructor's words, without secrets.
+    pub fn describe(&self) -> Value {
+        let mut out = serde_json::json!({
+            "bucket": self.bucket,
+            "region": self.region,
+            "endpoint": self.endpoint,
+            "forcePathStyle": self.force_path_style,
+            "credentials": if self.credentials.is_some() { "static" } else { "default-chain" },
+        });
+        for option in INT_OPTIONS {
+            let value = Value::from((option.get)(self));
+            match option.path.split_once('.') {
+                Some((group, name)) => {
+                    out[group][name] = value;
+                }
+                None => out[option.path] = value,
             }
         }
-        // An empty variable counts as unset, as shells and .env files produce them.
-        let var = |name: &str| env.get(name).map(|s| s.trim()).filter(|s| !s.is_empty());
-        let pick = |option: &str, var_name: &str| -> Field {
-            match over.get(option) {
-                Some(v) => Field { name: option.to_owned(), raw: Some(Raw::Json(v)) },
-                None => Field { name: var_name.to_owned(), raw: var(var_name).map(Raw::Env) },
-            }
-        };
-        let over_creds = match over.get("credentials") {
-            Some(Value::Object(c)) => Some(c),
-            Some(Value::Null) | None => None,
-            Some(_) => {
-                issues.push("credentials", "must be an object { accessKeyId, secretAccessKey, sessionToken? }");
-                None
-            }
-        };
-        let (access_key_id, secret_access_key, session_token) = match over_creds {
-            Some(c) => (
-                json_field(c, "credentials.", "accessKeyId"),
-                json_field(c, "credentials.", "secretAccessKey"),
-                json_field(c, "credentials.", "sessionToken"),
-            ),
-            None => (
-                Field { name: "STORAGE_S3_ACCESS_KEY_ID".into(), raw: var("STORAGE_S3_ACCESS_KEY_ID").map(Raw::Env) },
-                Field { name: "STORAGE_S3_SECRET_ACCESS_KEY".into(), raw: var("STORAGE_S3_SECRET_ACCESS_KEY").map(Raw::Env) },
-                Field { name: "STORAGE_S3_SESSION_TOKEN".into(), raw: var("STORAGE_S3_SESSION_TOKEN").map(Raw::Env) },
-            ),
-        };
-        let fields = Fields {
-            bucket: pick("bucket", "STORAGE_S3_BUCKET"),
-            region: pick("region", "STORAGE_S3_REGION"),
-            endpoint: pick("endpoint", "STORAGE_S3_ENDPOINT"),
-            force_path_style: pick("forcePathStyle", "STORAGE_S3_FORCE_PATH_STYLE"),
-            access_key_id,
-            secret_access_key,
-            session_token,
-            credentials_given: true,
-            credentials_required: true,
-            region_required: true,
-            signed_url_expiration: pick("signedUrlExpiration", "STORAGE_SIGNED_URL_EXPIRATION_SECONDS"),
-            multipart: over.get("multipart"),
-            retry: over.get("retry"),
-            timeouts: over.get("timeouts"),
-        };
-        parse(fields, issues)
+        out
     }
 }
 
@@ -587,7 +672,8 @@ mod tests {
         let c = BackendConfig::from_options(&json!({ "bucket": "files", "endpoint": "http://127.0.0.1:9000/" })).unwrap();
         assert!(c.force_path_style);
         assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
-        let c = BackendConfig::from_options(&json!({ "bucket": "files", "endpoint": "http://localhost:9000", "forcePathStyle": false })).unwrap();
+        let c = BackendConfig::from_options(&json!({ "bucket": "files", "endpoint": "http://localhost:9000", "forcePathStyle": false }))
+            .unwrap();
         assert!(!c.force_path_style);
     }
 
@@ -673,17 +759,24 @@ mod tests {
 
     #[test]
     fn retry_and_timeouts() {
-        let c = BackendConfig::from_options(&json!({ "bucket": "files", "retry": { "maxAttempts": 5, "baseDelayMs": 10 }, "timeouts": { "requestMs": 2000 } })).unwrap();
+        let c = BackendConfig::from_options(
+            &json!({ "bucket": "files", "retry": { "maxAttempts": 5, "baseDelayMs": 10 }, "timeouts": { "requestMs": 2000 } }),
+        )
+        .unwrap();
         assert_eq!(c.retry, RetryConfig { max_attempts: 5, base_delay_ms: 10, max_delay_ms: 5_000 });
         assert_eq!(c.timeouts, TimeoutConfig { connect_ms: 5_000, request_ms: 2_000 });
-        let err = BackendConfig::from_options(&json!({ "bucket": "files", "retry": { "maxAttempts": 0, "baseDelayMs": 500, "maxDelayMs": 100 }, "timeouts": 5 })).unwrap_err();
+        let err = BackendConfig::from_options(
+            &json!({ "bucket": "files", "retry": { "maxAttempts": 0, "baseDelayMs": 500, "maxDelayMs": 100 }, "timeouts": 5 }),
+        )
+        .unwrap_err();
         let fields: Vec<&str> = err.issues.iter().map(|i| i.field.as_str()).collect();
         assert_eq!(fields, ["retry.maxAttempts", "retry.maxDelayMs", "timeouts"]);
     }
 
     #[test]
     fn multipart_limits() {
-        let err = BackendConfig::from_options(&json!({ "bucket": "files", "multipart": { "partSize": 1024, "queueSize": 0, "extra": 1 } })).unwrap_err();
+        let err = BackendConfig::from_options(&json!({ "bucket": "files", "multipart": { "partSize": 1024, "queueSize": 0, "extra": 1 } }))
+            .unwrap_err();
         let fields: Vec<&str> = err.issues.iter().map(|i| i.field.as_str()).collect();
         assert_eq!(fields, ["multipart.extra", "multipart.partSize", "multipart.queueSize"]);
         let c = BackendConfig::from_options(&json!({ "bucket": "files", "multipart": { "partSize": 5242880, "queueSize": 2 } })).unwrap();

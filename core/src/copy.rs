@@ -1,99 +1,80 @@
-//! Server-side copy above the single-request limit: UploadPartCopy of byte
-//! ranges, `queue_size` at a time, then CompleteMultipartUpload. Any
-//! failure aborts the upload, so no parts are left behind.
+//! Server-side copy, any size: one CopyObject up to the copy threshold
+//! (5 GiB, S3's limit), UploadPartCopy byte ranges through the one
+//! multipart implementation above it.
 
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use futures_util::stream::{self, StreamExt, TryStreamExt};
+use std::future::Future;
+use std::sync::Arc;
+
+use aws_sdk_s3::types::CompletedPart;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{copy_source, Inner};
-use crate::classify::from_sdk;
-use crate::error::{Error, Operation, Result};
-use crate::upload::{multipart_etag, recover_completed, PutOptions, UploadOutcome};
+use crate::error::{Operation, Result};
+use crate::multipart::{self, PartSource, MAX_PARTS};
+use crate::request::{until_cancelled, S3Core, Transfer};
+use crate::types::{ByteRange, ObjectInfo, PutOptions, UploadOutcome};
 
-/// S3 allows at most 10,000 parts.
-const MAX_PARTS: u64 = 10_000;
-
-pub(crate) async fn multipart_copy(
-    inner: &Inner,
+/// Copies `from` (described by `source`) to `to`, storing `stored` with it;
+/// `replace`: `stored` differs from what the source has.
+pub(crate) async fn copy(
+    core: &Arc<S3Core>,
     from: &str,
     to: &str,
-    size: u64,
+    source: &ObjectInfo,
     stored: &PutOptions,
-    cancel: &CancellationToken,
+    replace: bool,
+    signal: &CancellationToken,
 ) -> Result<UploadOutcome> {
-    let ctx = || inner.ctx(Operation::Copy, to);
-    let bucket = &inner.config.bucket;
-    let created = inner
-        .client
-        .create_multipart_upload()
-        .bucket(bucket)
-        .key(to)
-        .content_type(&stored.content_type)
-        .set_metadata(Some(stored.metadata.clone()).filter(|m| !m.is_empty()))
-        .send()
-        .await
-        .map_err(|e| from_sdk(ctx(), e))?;
-    let upload_id = created.upload_id.unwrap_or_default();
-    let result = tokio::select! {
-        r = copy_parts(inner, from, to, size, &upload_id) => r,
-        _ = cancel.cancelled() => Err(Error::Aborted { operation: Operation::Copy, key: to.to_owned() }),
-    };
-    match result {
-        Ok(out) => Ok(out),
-        Err(err) => {
-            let _ = inner.client.abort_multipart_upload().bucket(bucket).key(to).upload_id(&upload_id).send().await;
-            Err(err)
+    if source.size <= core.config().multipart.copy_threshold {
+        let replace = replace.then_some(stored);
+        return until_cancelled(Operation::Copy, to, signal, core.copy_object(from, to, replace)).await;
+    }
+    let part_size = core.config().multipart.copy_part_size.max(source.size.div_ceil(MAX_PARTS as u64));
+    let mut ranges = Ranges { from: from.into(), size: source.size, part_size, next: 0 };
+    let t = Arc::new(Transfer::new(Operation::Copy, to.to_owned(), signal, None));
+    let first = ranges.take().expect("a copy above the threshold has parts");
+    multipart::run(core, &t, stored, first, ranges).await
+}
+
+/// The byte ranges of a multipart copy, in order.
+struct Ranges {
+    from: Arc<str>,
+    size: u64,
+    part_size: u64,
+    /// First byte of the next range.
+    next: u64,
+}
+
+impl Ranges {
+    fn take(&mut self) -> Option<(Arc<str>, ByteRange)> {
+        if self.next >= self.size {
+            return None;
         }
+        let start = self.next;
+        self.next = (start + self.part_size).min(self.size);
+        Some((self.from.clone(), ByteRange { start, end: Some(self.next - 1) }))
     }
 }
 
-async fn copy_parts(inner: &Inner, from: &str, to: &str, size: u64, upload_id: &str) -> Result<UploadOutcome> {
-    let bucket = &inner.config.bucket;
-    let part_size = inner.config.multipart.copy_part_size.max(size.div_ceil(MAX_PARTS));
-    let source = copy_source(bucket, from);
-    let ranges: Vec<(i32, u64, u64)> = (0..size.div_ceil(part_size))
-        .map(|i| (i as i32 + 1, i * part_size, ((i + 1) * part_size).min(size) - 1))
-        .collect();
-    let mut parts: Vec<CompletedPart> = stream::iter(ranges)
-        .map(|(number, first, last)| {
-            let request = inner
-                .client
-                .upload_part_copy()
-                .bucket(bucket)
-                .key(to)
-                .upload_id(upload_id)
-                .part_number(number)
-                .copy_source(&source)
-                .copy_source_range(format!("bytes={first}-{last}"))
-                .customize()
-                .config_override(inner.body_override())
-                .send();
-            async move {
-                let out = request.await.map_err(|e| from_sdk(inner.ctx(Operation::Copy, to), e))?;
-                let etag = out.copy_part_result.and_then(|r| r.e_tag);
-                Ok::<_, Error>(CompletedPart::builder().part_number(number).set_e_tag(etag).build())
-            }
-        })
-        .buffer_unordered(inner.config.multipart.queue_size)
-        .try_collect()
-        .await?;
-    parts.sort_by_key(|p| p.part_number);
-    let expected_etag = multipart_etag(&parts);
-    let sent = inner
-        .client
-        .complete_multipart_upload()
-        .bucket(bucket)
-        .key(to)
-        .upload_id(upload_id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
-        .customize()
-        .config_override(inner.body_override())
-        .send()
-        .await;
-    match sent {
-        Ok(out) => Ok(UploadOutcome { etag: out.e_tag }),
-        // As for uploads: a lost or unreadable answer is checked by ETag.
-        Err(e) => recover_completed(inner, to, expected_etag, from_sdk(inner.ctx(Operation::Copy, to), e)).await,
+impl PartSource for Ranges {
+    type Part = (Arc<str>, ByteRange);
+
+    fn next(&mut self, _stop: &CancellationToken) -> impl Future<Output = Result<Option<Self::Part>>> + Send {
+        std::future::ready(Ok(self.take()))
+    }
+
+    async fn send(core: Arc<S3Core>, t: Arc<Transfer>, upload_id: Arc<str>, number: i32, part: Self::Part) -> Result<CompletedPart> {
+        core.upload_part_copy(&t, &part.0, &upload_id, number, part.1).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_the_object_once_in_order() {
+        let mut r = Ranges { from: "a".into(), size: 10, part_size: 4, next: 0 };
+        let got: Vec<ByteRange> = std::iter::from_fn(|| r.take()).map(|p| p.1).collect();
+        assert_eq!(got, [ByteRange { start: 0, end: Some(3) }, ByteRange { start: 4, end: Some(7) }, ByteRange { start: 8, end: Some(9) }]);
     }
 }

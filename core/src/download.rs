@@ -6,8 +6,10 @@ use aws_sdk_s3::primitives::ByteStream;
 use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{Error, Operation, Result, ServiceInfo};
+use crate::classify::error_chain;
+use crate::error::{Error, Operation, Result};
 
+/// An open download: its headers, and its body read on demand.
 pub struct Download {
     key: String,
     body: Option<ByteStream>,
@@ -16,8 +18,11 @@ pub struct Download {
     closed: CancellationToken,
     /// The longest the service may take to send the next bytes asked for.
     idle: std::time::Duration,
+    /// Bytes the body has, from the answer's headers.
     pub content_length: Option<u64>,
+    /// `Content-Type` of the object.
     pub content_type: Option<String>,
+    /// ETag of the object, quoted.
     pub etag: Option<String>,
 }
 
@@ -67,14 +72,11 @@ impl Download {
         let next = tokio::time::timeout(self.idle, body.try_next()).await;
         let Ok(next) = next else {
             self.body = None;
-            return Err(Error::Unavailable {
-                operation: Operation::Download,
-                key: self.key.clone(),
-                info: ServiceInfo {
-                    detail: format!("the service sent no data for {} ms", self.idle.as_millis()),
-                    ..Default::default()
-                },
-            });
+            return Err(Error::unavailable(
+                Operation::Download,
+                &self.key,
+                format!("the service sent no data for {} ms", self.idle.as_millis()),
+            ));
         };
         let first = match next {
             Ok(Some(chunk)) => chunk,
@@ -128,14 +130,7 @@ impl Download {
     }
 
     fn broken(&self, e: aws_smithy_types::byte_stream::error::Error) -> Error {
-        Error::Unavailable {
-            operation: Operation::Download,
-            key: self.key.clone(),
-            info: ServiceInfo {
-                detail: format!("the connection broke while reading the object: {}", crate::classify::error_chain(&e)),
-                ..Default::default()
-            },
-        }
+        Error::unavailable(Operation::Download, &self.key, format!("the connection broke while reading the object: {}", error_chain(&e)))
     }
 }
 
@@ -144,6 +139,7 @@ impl Download {
 pub struct DownloadCloser(CancellationToken);
 
 impl DownloadCloser {
+    /// Closes the download: a pending read ends with `None`.
     pub fn close(&self) {
         self.0.cancel();
     }

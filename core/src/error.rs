@@ -1,25 +1,56 @@
 //! Typed errors: one variant per thing a caller can act on, each naming the
-//! operation and the key it concerns. Messages never carry credentials.
+//! operation and the key it concerns. Every message, reason and HTTP status
+//! the package reports is worded here, once: the JS layer only turns the
+//! description [`Error::to_json`] makes into the host's (or its own) classes.
+//! Messages never carry credentials.
 
 use std::fmt;
+use std::str::FromStr;
 
 /// The public operation an error came from (`details.operation` in Node).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
+    /// `upload`: storing an object.
     Upload,
+    /// `download`: reading an object's body.
     Download,
+    /// `delete`: removing one object.
     Delete,
+    /// `exists`: checking whether an object exists.
     Exists,
+    /// `head`: reading an object's metadata.
     Head,
+    /// `getSignedUrl`: presigning a GET or PUT URL.
     SignUrl,
+    /// `generateStorageKey`: making a new key for a group.
     GenerateKey,
+    /// `copy`: copying an object within the bucket.
     Copy,
+    /// `list`: listing keys under a prefix.
     List,
+    /// `deleteMany`: removing objects in batches.
     DeleteMany,
+    /// `createPresignedPost`: signing a browser upload form.
     PresignPost,
 }
 
 impl Operation {
+    /// Every operation, for [`FromStr`].
+    const ALL: [Operation; 11] = [
+        Operation::Upload,
+        Operation::Download,
+        Operation::Delete,
+        Operation::Exists,
+        Operation::Head,
+        Operation::SignUrl,
+        Operation::GenerateKey,
+        Operation::Copy,
+        Operation::List,
+        Operation::DeleteMany,
+        Operation::PresignPost,
+    ];
+
+    /// The public method's name (`details.operation` in Node).
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::Upload => "upload",
@@ -34,6 +65,15 @@ impl Operation {
             Operation::DeleteMany => "deleteMany",
             Operation::PresignPost => "createPresignedPost",
         }
+    }
+}
+
+impl FromStr for Operation {
+    type Err = String;
+
+    /// Parses a public method's name, e.g. `"getSignedUrl"`.
+    fn from_str(name: &str) -> Result<Self, String> {
+        Operation::ALL.into_iter().find(|op| op.as_str() == name).ok_or_else(|| format!("unknown operation {name:?}"))
     }
 }
 
@@ -63,69 +103,142 @@ pub struct ServiceInfo {
     pub status: Option<u16>,
     /// S3 error code, e.g. `SignatureDoesNotMatch`.
     pub code: Option<String>,
+    /// S3 request id (`x-amz-request-id`), for the provider's support.
     pub request_id: Option<String>,
     /// Human-readable cause (service message or transport error chain).
     pub detail: String,
 }
 
+impl ServiceInfo {
+    /// Only a human-readable cause: no answer from the service.
+    pub fn detail(detail: impl Into<String>) -> Self {
+        ServiceInfo { detail: detail.into(), ..Default::default() }
+    }
+}
+
+/// Why an operation failed: one variant per kind of failure a caller can
+/// act on. `Display` is the message; [`Error::to_json`] the full description.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
+    /// The object does not exist (`NoSuchKey`, or a 404 without a code).
     #[error("Cannot {operation} \"{key}\": the object does not exist in bucket \"{bucket}\"")]
     NotFound {
+        /// The public operation that failed.
         operation: Operation,
+        /// The key concerned (for `list`, the prefix).
         key: String,
+        /// The bucket addressed.
         bucket: String,
     },
 
-    #[error("Cannot {operation} \"{key}\": bucket \"{bucket}\" does not exist")]
+    /// The bucket does not exist (`NoSuchBucket`).
+    #[error("Cannot {operation} \"{key}\": bucket \"{bucket}\" does not exist ({})", .info.detail)]
     BucketNotFound {
+        /// The public operation that failed.
         operation: Operation,
+        /// The key concerned (for `list`, the prefix).
         key: String,
+        /// The bucket addressed.
         bucket: String,
+        /// What the service or the network said.
         info: ServiceInfo,
     },
 
+    /// No answer came (refused, reset, timed out) or the service answered with
+    /// a 5xx or throttling error such as `SlowDown`.
     #[error("Cannot {operation} \"{key}\": the S3 service is unavailable ({})", .info.detail)]
     Unavailable {
+        /// The public operation that failed.
         operation: Operation,
+        /// The key concerned (for `list`, the prefix).
         key: String,
+        /// What the service or the network said.
         info: ServiceInfo,
     },
 
+    /// The service rejected the credentials or the signature (unknown key id,
+    /// bad secret, expired token, clock skew).
     #[error("Cannot {operation} \"{key}\": the S3 service rejected the credentials ({}); check the access key id, secret and region", .info.detail)]
     Auth {
+        /// The public operation that failed.
         operation: Operation,
+        /// The key concerned (for `list`, the prefix).
         key: String,
+        /// What the service or the network said.
         info: ServiceInfo,
     },
 
+    /// The credentials are valid but not allowed this (`AccessDenied`, or a 403
+    /// without a code).
     #[error("Cannot {operation} \"{key}\": access denied ({}); check the bucket policy and the key's permissions", .info.detail)]
     AccessDenied {
+        /// The public operation that failed.
         operation: Operation,
+        /// The key concerned (for `list`, the prefix).
         key: String,
+        /// What the service or the network said.
         info: ServiceInfo,
     },
 
+    /// Bad input, found before any request or rejected by the service
+    /// (`InvalidArgument`, `EntityTooLarge`, `KeyTooLongError`, ...).
     #[error("Cannot {operation} \"{key}\": {field}: {message}")]
     InvalidArgument {
+        /// The public operation that failed.
         operation: Operation,
+        /// The key concerned (for `list`, the prefix).
         key: String,
+        /// The argument at fault as the caller wrote it; `request` when the service
+        /// rejected the request.
         field: String,
+        /// What is wrong with it.
         message: String,
     },
 
+    /// The caller (or the engine on its behalf) stopped the operation.
     #[error("Cannot {operation} \"{key}\": the operation was aborted")]
-    Aborted { operation: Operation, key: String },
+    Aborted {
+        /// The public operation that failed.
+        operation: Operation,
+        /// The key concerned (for `list`, the prefix).
+        key: String,
+    },
 
+    /// The caller's source of an upload failed; nothing was stored.
+    #[error("Cannot {operation} \"{key}\": the source stream failed: {detail}; nothing was stored")]
+    SourceFailed {
+        /// The public operation that failed.
+        operation: Operation,
+        /// The key being uploaded.
+        key: String,
+        /// The source's own error message.
+        detail: String,
+    },
+
+    /// Any other failure, e.g. a status or S3 code with no better variant.
     #[error("Cannot {operation} \"{key}\": {}", .info.detail)]
     Unknown {
+        /// The public operation that failed.
         operation: Operation,
+        /// The key concerned (for `list`, the prefix).
         key: String,
+        /// What the service or the network said.
         info: ServiceInfo,
     },
 }
 
+/// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The HTTP status for a `reason`: the one place reasons become statuses.
+pub fn status_for_reason(reason: &str) -> u16 {
+    match reason {
+        "not_found" => 404,
+        "invalid_argument" => 400,
+        "unavailable" => 503,
+        _ => 500,
+    }
+}
 
 impl Error {
     /// The machine-readable reason (`details.reason` in Node).
@@ -137,11 +250,12 @@ impl Error {
             Error::Auth { .. } => "auth",
             Error::AccessDenied { .. } => "access_denied",
             Error::InvalidArgument { .. } => "invalid_argument",
-            Error::Aborted { .. } => "aborted",
+            Error::Aborted { .. } | Error::SourceFailed { .. } => "aborted",
             Error::Unknown { .. } => "unknown",
         }
     }
 
+    /// The public operation that failed (`details.operation` in Node).
     pub fn operation(&self) -> Operation {
         match self {
             Error::NotFound { operation, .. }
@@ -151,10 +265,12 @@ impl Error {
             | Error::AccessDenied { operation, .. }
             | Error::InvalidArgument { operation, .. }
             | Error::Aborted { operation, .. }
+            | Error::SourceFailed { operation, .. }
             | Error::Unknown { operation, .. } => *operation,
         }
     }
 
+    /// The key the error concerns (`details.key` in Node).
     pub fn key(&self) -> &str {
         match self {
             Error::NotFound { key, .. }
@@ -164,18 +280,15 @@ impl Error {
             | Error::AccessDenied { key, .. }
             | Error::InvalidArgument { key, .. }
             | Error::Aborted { key, .. }
+            | Error::SourceFailed { key, .. }
             | Error::Unknown { key, .. } => key,
         }
     }
 
-    /// The HTTP status a server built on this backend should answer with.
+    /// The HTTP status a server built on this backend should answer with
+    /// (`statusCode` in Node): the one place reasons become statuses.
     pub fn http_status(&self) -> u16 {
-        match self {
-            Error::NotFound { .. } => 404,
-            Error::InvalidArgument { .. } => 400,
-            Error::Unavailable { .. } => 503,
-            _ => 500,
-        }
+        status_for_reason(self.reason())
     }
 
     fn service_info(&self) -> Option<&ServiceInfo> {
@@ -189,12 +302,45 @@ impl Error {
         }
     }
 
+    /// Bad input, found before any request; `field` names it as the caller wrote it.
     pub fn invalid(operation: Operation, key: &str, field: &str, message: impl Into<String>) -> Self {
-        Error::InvalidArgument {
-            operation,
-            key: key.to_owned(),
-            field: field.to_owned(),
-            message: message.into(),
+        Error::InvalidArgument { operation, key: key.to_owned(), field: field.to_owned(), message: message.into() }
+    }
+
+    /// The service could not be reached, or gave up; `detail` says how.
+    pub fn unavailable(operation: Operation, key: &str, detail: impl Into<String>) -> Self {
+        Error::Unavailable { operation, key: key.to_owned(), info: ServiceInfo::detail(detail) }
+    }
+
+    /// Anything else; `detail` says what happened.
+    pub fn unknown(operation: Operation, key: &str, detail: impl Into<String>) -> Self {
+        Error::Unknown { operation, key: key.to_owned(), info: ServiceInfo::detail(detail) }
+    }
+
+    /// The caller (or the engine on its behalf) stopped the operation.
+    pub fn aborted(operation: Operation, key: &str) -> Self {
+        Error::Aborted { operation, key: key.to_owned() }
+    }
+
+    /// The key does not exist in `bucket`.
+    pub fn not_found(operation: Operation, key: &str, bucket: &str) -> Self {
+        Error::NotFound { operation, key: key.to_owned(), bucket: bucket.to_owned() }
+    }
+
+    /// An upload's source failed with `detail`.
+    pub fn source_failed(operation: Operation, key: &str, detail: impl Into<String>) -> Self {
+        Error::SourceFailed { operation, key: key.to_owned(), detail: detail.into() }
+    }
+
+    /// An error the JS layer found (a wrong JS type, an aborted signal, a
+    /// failed source), worded like every other: `reason` is one of
+    /// `invalid_argument`, `aborted`, `source_failed` or `unknown`.
+    pub fn from_parts(reason: &str, operation: Operation, key: &str, field: Option<&str>, message: &str) -> Self {
+        match reason {
+            "invalid_argument" => Error::invalid(operation, key, field.unwrap_or("arguments"), message),
+            "aborted" => Error::aborted(operation, key),
+            "source_failed" => Error::source_failed(operation, key, message),
+            _ => Error::unknown(operation, key, message),
         }
     }
 
@@ -240,17 +386,10 @@ mod tests {
 
     #[test]
     fn not_found_names_key_bucket_and_maps_to_404() {
-        let e = Error::NotFound {
-            operation: Operation::Download,
-            key: "g/2026/11/a.pdf".into(),
-            bucket: "files".into(),
-        };
+        let e = Error::NotFound { operation: Operation::Download, key: "g/2026/11/a.pdf".into(), bucket: "files".into() };
         assert_eq!(e.reason(), "not_found");
         assert_eq!(e.http_status(), 404);
-        assert_eq!(
-            e.to_string(),
-            "Cannot download \"g/2026/11/a.pdf\": the object does not exist in bucket \"files\""
-        );
+        assert_eq!(e.to_string(), "Cannot download \"g/2026/11/a.pdf\": the object does not exist in bucket \"files\"");
         let j = e.to_json();
         assert_eq!(j["details"]["key"], "g/2026/11/a.pdf");
         assert_eq!(j["details"]["operation"], "download");

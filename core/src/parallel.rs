@@ -19,14 +19,18 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::Inner;
-use crate::classify::from_sdk;
+use crate::classify::error_chain;
 use crate::download::Download;
-use crate::error::{Error, Operation, ServiceInfo};
+use crate::error::{Error, Operation};
+use crate::request::S3Core;
+use crate::types::ByteRange;
 
 /// Bytes per ranged GET.
 pub(crate) const PART_BYTES: u64 = 8 * 1024 * 1024;
-pub(crate) const MAX_CONCURRENCY: u32 = 16;
+
+/// The first request of a parallel download: the first part only. Its
+/// Content-Range tells the size, and the rest follows in parts.
+pub(crate) const FIRST_PART: ByteRange = ByteRange { start: 0, end: Some(PART_BYTES - 1) };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -38,7 +42,7 @@ fn total_size(content_range: Option<&str>) -> Option<u64> {
 /// `first` answered a GET of the first part. Objects no larger than that
 /// part are plain downloads; larger ones continue in parallel parts.
 pub(crate) fn download(
-    inner: Arc<Inner>,
+    core: Arc<S3Core>,
     key: &str,
     mut first: GetObjectOutput,
     concurrency: u32,
@@ -60,7 +64,7 @@ pub(crate) fn download(
     let stop = closed.clone();
     tokio::spawn(async move {
         tokio::select! {
-            _ = feed(inner, task_key, first_body, etag, total, concurrency, tx) => {}
+            _ = feed(core, task_key, first_body, etag, total, concurrency, tx) => {}
             _ = stop.cancelled() => {}
         }
     });
@@ -72,7 +76,7 @@ pub(crate) fn download(
 /// first one (already answered) included. Each part is a task, aborted if
 /// the download ends first.
 async fn feed(
-    inner: Arc<Inner>,
+    core: Arc<S3Core>,
     key: String,
     first: ByteStream,
     etag: Option<String>,
@@ -88,17 +92,13 @@ async fn feed(
         while pending.0.len() < concurrency as usize && next * PART_BYTES < total {
             let start = next * PART_BYTES;
             let end = (start + PART_BYTES).min(total) - 1;
-            pending.0.push_back(tokio::spawn(fetch(inner.clone(), key.clone(), etag.clone(), start, end)));
+            pending.0.push_back(tokio::spawn(fetch(core.clone(), key.clone(), etag.clone(), ByteRange { start, end: Some(end) })));
             next += 1;
         }
-        let Some(task) = pending.0.front_mut() else { return };
-        let part = task.await.unwrap_or_else(|e| {
-            Err(Error::Unknown {
-                operation: Operation::Download,
-                key: key.clone(),
-                info: ServiceInfo { detail: format!("part task failed: {e}"), ..Default::default() },
-            })
-        });
+        let Some(task) = pending.0.front_mut() else {
+            return;
+        };
+        let part = task.await.unwrap_or_else(|e| Err(Error::unknown(Operation::Download, &key, format!("part task failed: {e}"))));
         pending.0.pop_front();
         let failed = part.is_err();
         if tx.send(part).await.is_err() || failed {
@@ -120,54 +120,22 @@ impl Drop for InFlight {
 
 /// A part's body, whole, checked against its expected length.
 async fn collect(key: &str, body: ByteStream, expected: u64) -> Result<Bytes, Error> {
-    let data = body.collect().await.map_err(|e| Error::Unavailable {
-        operation: Operation::Download,
-        key: key.to_owned(),
-        info: ServiceInfo {
-            detail: format!("the connection broke while reading the object: {}", crate::classify::error_chain(&e)),
-            ..Default::default()
-        },
-    })?;
+    let op = Operation::Download;
+    let data = body
+        .collect()
+        .await
+        .map_err(|e| Error::unavailable(op, key, format!("the connection broke while reading the object: {}", error_chain(&e))))?;
     let bytes = data.into_bytes();
     if bytes.len() as u64 != expected {
-        return Err(Error::Unavailable {
-            operation: Operation::Download,
-            key: key.to_owned(),
-            info: ServiceInfo { detail: format!("a part of {expected} bytes came with {}", bytes.len()), ..Default::default() },
-        });
+        return Err(Error::unavailable(op, key, format!("a part of {expected} bytes came with {}", bytes.len())));
     }
     Ok(bytes)
 }
 
 /// One part, whole. `If-Match` keeps every part from the same version of the object.
-async fn fetch(inner: Arc<Inner>, key: String, etag: Option<String>, start: u64, end: u64) -> Result<Bytes, Error> {
-    let key = key.as_str();
-    let out = inner
-        .client
-        .get_object()
-        .bucket(&inner.config.bucket)
-        .key(key)
-        .range(format!("bytes={start}-{end}"))
-        .set_if_match(etag)
-        .send()
-        .await;
-    let out = match out {
-        Ok(out) => out,
-        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
-            return Err(Error::Unavailable {
-                operation: Operation::Download,
-                key: key.to_owned(),
-                info: ServiceInfo {
-                    status: Some(412),
-                    code: Some("PreconditionFailed".into()),
-                    detail: "the object was replaced during the download".into(),
-                    ..Default::default()
-                },
-            })
-        }
-        Err(e) => return Err(from_sdk(inner.ctx(Operation::Download, key), e)),
-    };
-    collect(key, out.body, end - start + 1).await
+async fn fetch(core: Arc<S3Core>, key: String, etag: Option<String>, range: ByteRange) -> Result<Bytes, Error> {
+    let out = core.get_object(Operation::Download, &key, Some(range), etag).await?;
+    collect(&key, out.body, range.end.unwrap_or(range.start) - range.start + 1).await
 }
 
 /// The parts, in order, as an HTTP body for [`Download`].

@@ -18,39 +18,48 @@ const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 pub struct PostPolicyInput<'a> {
     /// The form action: bucket URL (path-style or virtual-hosted), as given.
     pub url: String,
+    /// Bucket name, matched exactly by the policy's `bucket` condition.
     pub bucket: &'a str,
+    /// Object key the form uploads to, matched exactly.
     pub key: &'a str,
     /// When set: an exact-match condition and a `Content-Type` form field.
     pub content_type: Option<&'a str>,
     /// `content-length-range` is `[min_size, max_size]`, both inclusive.
     pub min_size: u64,
+    /// Largest accepted upload, in bytes.
     pub max_size: u64,
+    /// Policy lifetime in seconds, counted from `now`.
     pub expires_in_secs: u64,
+    /// Signing time: `X-Amz-Date` and the signing key's date.
     pub now: SystemTime,
+    /// Region in the credential scope, e.g. `us-east-1`.
     pub region: &'a str,
+    /// Access key id, sent in `X-Amz-Credential`.
     pub access_key_id: &'a str,
+    /// Secret key the policy is signed with; never put in a field.
     pub secret_access_key: &'a str,
+    /// Temporary credentials' token, sent as `X-Amz-Security-Token`.
     pub session_token: Option<&'a str>,
 }
 
 /// The form to post: `fields` in order, then the file part last (S3 ignores
 /// fields after the file).
 pub struct PresignedPost {
+    /// Where the form is posted: the input's `url`, unchanged.
     pub url: String,
+    /// Form fields as (name, value), including `Policy` and `X-Amz-Signature`.
     pub fields: Vec<(String, String)>,
+    /// When the policy expires: `now + expires_in_secs`.
     pub expires_at: SystemTime,
 }
 
+/// Builds the POST policy for `input`, signs it, and returns the form
+/// fields a browser must send.
 pub fn presign_post(input: &PostPolicyInput) -> PresignedPost {
     let now: DateTime<Utc> = input.now.into();
     let expires_at = input.now + Duration::from_secs(input.expires_in_secs);
     let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
-    let credential = format!(
-        "{}/{}/{}/s3/aws4_request",
-        input.access_key_id,
-        now.format("%Y%m%d"),
-        input.region
-    );
+    let credential = format!("{}/{}/{}/s3/aws4_request", input.access_key_id, now.format("%Y%m%d"), input.region);
 
     // Every form field except Policy/X-Amz-Signature/file must be covered by
     // a condition, so conditions and fields are built from the same values.
@@ -77,35 +86,19 @@ pub fn presign_post(input: &PostPolicyInput) -> PresignedPost {
 
     // serde_json does the escaping (quotes, control chars); non-ASCII stays
     // UTF-8, which is what S3 expects of the policy document.
-    let expiration = DateTime::<Utc>::from(expires_at)
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string();
+    let expiration = DateTime::<Utc>::from(expires_at).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
     let policy = json!({ "expiration": expiration, "conditions": conditions });
     let policy_b64 = aws_smithy_types::base64::encode(policy.to_string());
-    let signature = sign_policy(
-        &policy_b64,
-        input.secret_access_key,
-        input.now,
-        input.region,
-    );
+    let signature = sign_policy(&policy_b64, input.secret_access_key, input.now, input.region);
     fields.push(("Policy".into(), policy_b64));
     fields.push(("X-Amz-Signature".into(), signature));
 
-    PresignedPost {
-        url: input.url.clone(),
-        fields,
-        expires_at,
-    }
+    PresignedPost { url: input.url.clone(), fields, expires_at }
 }
 
 /// Hex SigV4 signature of a base64 policy: HMAC-SHA256 with the signing key
 /// for `date`'s UTC day / `region` / `s3`, via aws-sigv4's own primitives.
-pub fn sign_policy(
-    policy_b64: &str,
-    secret_access_key: &str,
-    date: SystemTime,
-    region: &str,
-) -> String {
+pub fn sign_policy(policy_b64: &str, secret_access_key: &str, date: SystemTime, region: &str) -> String {
     let key = generate_signing_key(secret_access_key, date, region, "s3");
     calculate_signature(key, policy_b64.as_bytes())
 }
@@ -136,10 +129,7 @@ mod tests {
     }
 
     fn field<'p>(p: &'p PresignedPost, name: &str) -> Option<&'p str> {
-        p.fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        p.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     fn policy(p: &PresignedPost) -> Value {
@@ -159,10 +149,7 @@ mod tests {
             at(1_451_347_200), // 2015-12-29T00:00:00Z
             "us-east-1",
         );
-        assert_eq!(
-            sig,
-            "8afdbf4008c03f22c2cd3cdb72e4afbb1f6a588f3255ac628749a66d7f09699e"
-        );
+        assert_eq!(sig, "8afdbf4008c03f22c2cd3cdb72e4afbb1f6a588f3255ac628749a66d7f09699e");
     }
 
     #[test]
@@ -174,23 +161,9 @@ mod tests {
 
         assert_eq!(p.url, "http://127.0.0.1:9000/bucket");
         let names: Vec<&str> = p.fields.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "key",
-                "Content-Type",
-                "X-Amz-Algorithm",
-                "X-Amz-Credential",
-                "X-Amz-Date",
-                "Policy",
-                "X-Amz-Signature"
-            ]
-        );
+        assert_eq!(names, ["key", "Content-Type", "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "Policy", "X-Amz-Signature"]);
         assert_eq!(field(&p, "key"), Some(key));
-        assert_eq!(
-            field(&p, "X-Amz-Credential"),
-            Some("AKID/20261127/us-east-1/s3/aws4_request")
-        );
+        assert_eq!(field(&p, "X-Amz-Credential"), Some("AKID/20261127/us-east-1/s3/aws4_request"));
         assert_eq!(field(&p, "X-Amz-Date"), Some("20261127T230000Z"));
 
         assert_eq!(
@@ -224,15 +197,7 @@ mod tests {
         let names: Vec<&str> = p.fields.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             names,
-            [
-                "key",
-                "X-Amz-Algorithm",
-                "X-Amz-Credential",
-                "X-Amz-Date",
-                "X-Amz-Security-Token",
-                "Policy",
-                "X-Amz-Signature"
-            ]
+            ["key", "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Security-Token", "Policy", "X-Amz-Signature"]
         );
     }
 

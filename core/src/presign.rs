@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use aws_sdk_s3::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
 use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SessionTokenMode, SignableBody, SignableRequest,
-    SignatureLocation, SigningSettings, UriPathNormalizationMode,
+    sign, PayloadChecksumKind, PercentEncodingMode, SessionTokenMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
+    UriPathNormalizationMode,
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_http::label::{fmt_string as label_encode, EncodingStrategy};
@@ -57,7 +57,7 @@ pub(crate) struct UrlSigner {
 impl UrlSigner {
     /// `None` when the endpoint rules give no plain URL for this bucket
     /// (then the SDK path is used for every URL).
-    pub fn new(config: &BackendConfig) -> Option<Self> {
+    pub(crate) fn new(config: &BackendConfig) -> Option<Self> {
         let params = Params::builder()
             .bucket(config.bucket.clone())
             .region(config.region.clone())
@@ -72,11 +72,9 @@ impl UrlSigner {
         let endpoint = DefaultResolver::new().resolve_endpoint(&params).now_or_never()?.ok()?;
         // Auth schemes other than plain SigV4 (S3 Express, sigv4a access
         // points) need the SDK's machinery.
-        let plain_sigv4 = endpoint
-            .properties()
-            .get("authSchemes")
-            .and_then(|s| s.as_array())
-            .is_none_or(|schemes| schemes.iter().all(|s| s.as_object().and_then(|o| o.get("name")).and_then(|n| n.as_string()) == Some("sigv4")));
+        let plain_sigv4 = endpoint.properties().get("authSchemes").and_then(|s| s.as_array()).is_none_or(|schemes| {
+            schemes.iter().all(|s| s.as_object().and_then(|o| o.get("name")).and_then(|n| n.as_string()) == Some("sigv4"))
+        });
         if !plain_sigv4 {
             return None;
         }
@@ -94,7 +92,7 @@ impl UrlSigner {
 
     /// Where a POST form goes: the bucket URL (`https://bucket.host/` when
     /// virtual-hosted, `http://host/bucket` when path-style).
-    pub fn form_url(&self) -> String {
+    pub(crate) fn form_url(&self) -> String {
         let after_scheme = self.bucket_url.split_once("://").map_or(self.bucket_url.as_str(), |(_, rest)| rest);
         if after_scheme.contains('/') {
             self.bucket_url.clone()
@@ -103,12 +101,12 @@ impl UrlSigner {
         }
     }
 
-    pub fn has_static_credentials(&self) -> bool {
+    pub(crate) fn has_static_credentials(&self) -> bool {
         self.identity.is_some()
     }
 
     /// The signed URL, or `None` without static credentials.
-    pub fn sign(&self, req: &UrlRequest<'_>) -> Option<Result<String, String>> {
+    pub(crate) fn sign(&self, req: &UrlRequest<'_>) -> Option<Result<String, String>> {
         let identity = self.identity.as_ref()?;
         Some(self.sign_with(identity, req))
     }
@@ -219,11 +217,8 @@ mod tests {
     /// The SDK's own presigned URL for the same request.
     async fn sdk_url(config: &BackendConfig, req: &UrlRequest<'_>) -> String {
         let client = crate::client::build_client(config, crate::client::credentials_provider(config));
-        let presigning = aws_sdk_s3::presigning::PresigningConfig::builder()
-            .start_time(req.start.unwrap())
-            .expires_in(req.expires_in)
-            .build()
-            .unwrap();
+        let presigning =
+            aws_sdk_s3::presigning::PresigningConfig::builder().start_time(req.start.unwrap()).expires_in(req.expires_in).build().unwrap();
         let signed = if req.method == "PUT" {
             client
                 .put_object()
@@ -273,7 +268,13 @@ mod tests {
             let config = config(extra.clone());
             let signer = UrlSigner::new(&config).expect("plain endpoint");
             let requests = [
-                UrlRequest { key: "a/b c/ü+#?().pdf", method: "GET", expires_in: Duration::from_secs(900), start: Some(start), ..Default::default() },
+                UrlRequest {
+                    key: "a/b c/ü+#?().pdf",
+                    method: "GET",
+                    expires_in: Duration::from_secs(900),
+                    start: Some(start),
+                    ..Default::default()
+                },
                 UrlRequest {
                     key: "k",
                     method: "GET",
@@ -298,6 +299,47 @@ mod tests {
                 let sdk = sdk_url(&config, req).await;
                 assert_eq!(normalise(&ours), normalise(&sdk), "config {extra}, request {req:?}");
             }
+        }
+    }
+
+    #[test]
+    fn an_endpoint_path_stays_in_front_of_the_bucket() {
+        let env = |endpoint: &str| -> std::collections::HashMap<String, String> {
+            [
+                ("STORAGE_S3_ENDPOINT", endpoint),
+                ("STORAGE_S3_REGION", "us-east-1"),
+                ("STORAGE_S3_BUCKET", "edge-bucket"),
+                ("STORAGE_S3_ACCESS_KEY_ID", "AK"),
+                ("STORAGE_S3_SECRET_ACCESS_KEY", "SK"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+        };
+        let url = |config: &BackendConfig| {
+            let signer = UrlSigner::new(config).unwrap();
+            signer
+                .sign(&UrlRequest { key: "a/b.txt", method: "GET", expires_in: Duration::from_secs(60), ..Default::default() })
+                .unwrap()
+                .unwrap()
+        };
+        let cases = [
+            (config(json!({ "bucket": "bkt", "endpoint": "http://host:9000/s3/" })), "http://host:9000/s3/bkt/a/b.txt?"),
+            (config(json!({ "bucket": "bkt", "endpoint": "http://host:9000/s3" })), "http://host:9000/s3/bkt/a/b.txt?"),
+            (BackendConfig::from_env(&env("http://host/base"), &serde_json::Value::Null).unwrap(), "http://host/base/edge-bucket/a/b.txt?"),
+            (
+                BackendConfig::from_env(&env("http://host/base/"), &serde_json::Value::Null).unwrap(),
+                "http://host/base/edge-bucket/a/b.txt?",
+            ),
+            (
+                config(json!({ "bucket": "bkt", "endpoint": "http://host:9000/s3/", "forcePathStyle": false })),
+                "http://bkt.host:9000/s3/a/b.txt?",
+            ),
+            (config(json!({ "bucket": "bkt", "endpoint": "http://host:9000" })), "http://host:9000/bkt/a/b.txt?"),
+        ];
+        for (config, prefix) in cases {
+            let signed = url(&config);
+            assert!(signed.starts_with(prefix), "{:?}: {signed}", config.endpoint);
         }
     }
 

@@ -1,0 +1,602 @@
+//! [`S3Core`]: every request the backend sends, built in one place.
+//!
+//! The upload, copy, download and listing code never touches the SDK
+//! client: they call these methods, which fill in the bucket, the
+//! per-request settings (built once), error classification, the no-progress
+//! watchdog for bodies, the lost-Complete recovery and the 404/403
+//! diagnosis. A new header on every request (conditional writes, checksums,
+//! encryption) is a change here and nowhere else.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::Credentials;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, MetadataDirective, ObjectIdentifier};
+use aws_sdk_s3::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_types::body::SdkBody;
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+
+use crate::body::chunks_stream;
+use crate::classify::{classify, error_chain, from_sdk};
+use crate::client::{body_request_override, build_client, credentials_provider};
+use crate::config::BackendConfig;
+use crate::error::{Error, Operation, Result, ServiceInfo};
+use crate::presign::{attachment_disposition, UrlRequest, UrlSigner};
+use crate::progress::{watch, Progress};
+use crate::retry::backoff;
+use crate::time::iso_from_parts;
+use crate::types::{ByteRange, ListPage, ObjectInfo, ObjectSummary, PutOptions, SignMethod, UploadOutcome};
+
+/// A 404 on HEAD means "no such key" if the bucket answered within this window.
+const BUCKET_SEEN_FRESH_MS: i64 = 10_000;
+
+/// One transfer's identity and cancellation, shared by the requests it makes.
+#[derive(Clone)]
+pub(crate) struct Transfer {
+    pub op: Operation,
+    pub key: String,
+    /// Stops this transfer: the caller's signal, an abort, or the engine giving up.
+    pub cancel: CancellationToken,
+    /// The caller's signal alone (the parent of `cancel`).
+    pub signal: CancellationToken,
+    /// Body bytes sent so far (retries count again), when the caller asked.
+    pub sent: Option<Arc<AtomicU64>>,
+}
+
+impl Transfer {
+    pub(crate) fn new(op: Operation, key: String, signal: &CancellationToken, sent: Option<Arc<AtomicU64>>) -> Self {
+        Transfer { op, key, cancel: signal.child_token(), signal: signal.clone(), sent }
+    }
+
+    pub(crate) fn aborted(&self) -> Error {
+        Error::aborted(self.op, &self.key)
+    }
+}
+
+/// A request body, and whether it can be sent again.
+pub(crate) enum Payload {
+    /// Bytes in memory: sent again after a stall, up to the retry limit.
+    Memory(Vec<Bytes>),
+    /// A body streaming from the caller, watched by its `Progress`: sent once.
+    Stream(ByteStream, Progress),
+}
+
+/// Runs `op` unless `cancel` fires first; dropping the request closes its connection.
+pub(crate) async fn until_cancelled<T>(
+    operation: Operation,
+    key: &str,
+    cancel: &CancellationToken,
+    op: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::select! {
+        r = op => r,
+        _ = cancel.cancelled() => Err(Error::aborted(operation, key)),
+    }
+}
+
+/// The SDK client for one bucket, and every request made with it.
+pub(crate) struct S3Core {
+    client: Client,
+    config: BackendConfig,
+    /// Settings for requests whose duration grows with their size.
+    body_override: aws_sdk_s3::config::Builder,
+    /// Signs URLs without the SDK's request pipeline (see presign.rs).
+    signer: Option<UrlSigner>,
+    /// The client's credentials, for signing POST forms.
+    credentials: SharedCredentialsProvider,
+    /// Unix ms when the bucket last proved to exist.
+    bucket_seen_ms: AtomicI64,
+}
+
+impl S3Core {
+    pub(crate) fn new(config: BackendConfig) -> Self {
+        let credentials = credentials_provider(&config);
+        S3Core {
+            client: build_client(&config, credentials.clone()),
+            body_override: body_request_override(&config),
+            signer: UrlSigner::new(&config),
+            credentials,
+            bucket_seen_ms: AtomicI64::new(i64::MIN / 2),
+            config,
+        }
+    }
+
+    pub(crate) fn config(&self) -> &BackendConfig {
+        &self.config
+    }
+
+    fn bucket(&self) -> &str {
+        &self.config.bucket
+    }
+
+    fn error<E>(&self, operation: Operation, key: &str, err: SdkError<E, HttpResponse>) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        from_sdk(operation, key, self.bucket(), err)
+    }
+
+    /// Records that the bucket answered (so a later 404 means "no such key").
+    fn seen<T>(&self, out: T) -> T {
+        self.mark_seen();
+        out
+    }
+
+    fn mark_seen(&self) {
+        self.bucket_seen_ms.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+    }
+
+    fn bucket_recently_seen(&self) -> bool {
+        chrono::Utc::now().timestamp_millis() - self.bucket_seen_ms.load(Ordering::Relaxed) < BUCKET_SEEN_FRESH_MS
+    }
+
+    /// Sends a request with a body under the no-progress watchdog. Bodies in
+    /// memory are sent again after a stall, up to the retry limit; other
+    /// failures were already retried by the SDK.
+    async fn send_body<T, E, Fut>(&self, t: &Transfer, payload: Payload, make: impl Fn(ByteStream) -> Fut) -> Result<T>
+    where
+        Fut: Future<Output = std::result::Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let retry = self.config.retry;
+        let limit = Duration::from_millis(self.config.timeouts.request_ms);
+        let (chunks, mut stream) = match payload {
+            Payload::Memory(chunks) => (chunks, None),
+            Payload::Stream(body, progress) => (Vec::new(), Some((body, progress))),
+        };
+        let attempts = if stream.is_some() { 1 } else { retry.max_attempts };
+        let mut attempt = 1;
+        loop {
+            let (body, progress) = match stream.take() {
+                Some(streaming) => streaming,
+                None => {
+                    let progress = Progress::counting(t.sent.clone());
+                    let body = if chunks.is_empty() {
+                        ByteStream::new(SdkBody::empty())
+                    } else {
+                        chunks_stream(chunks.clone(), progress.clone(), t.cancel.clone())
+                    };
+                    (body, progress)
+                }
+            };
+            let sent = tokio::select! {
+                r = watch(make(body), &progress, limit) => r,
+                _ = t.cancel.cancelled() => return Err(t.aborted()),
+            };
+            match sent {
+                Ok(r) => return r.map_err(|e| self.error(t.op, &t.key, e)),
+                Err(_) if attempt < attempts => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff(&retry, attempt)) => {}
+                        _ = t.cancel.cancelled() => return Err(t.aborted()),
+                    }
+                    attempt += 1;
+                }
+                Err(_) => {
+                    let detail = format!("the service made no progress for {} ms (attempts: {attempt})", limit.as_millis());
+                    return Err(Error::unavailable(t.op, &t.key, detail));
+                }
+            }
+        }
+    }
+
+    /// PutObject of `len` bytes.
+    pub(crate) async fn put_object(&self, t: &Transfer, put: &PutOptions, len: u64, payload: Payload) -> Result<UploadOutcome> {
+        let out = self
+            .send_body(t, payload, |body| {
+                self.client
+                    .put_object()
+                    .bucket(self.bucket())
+                    .key(&t.key)
+                    .content_type(&put.content_type)
+                    .set_metadata(metadata(put))
+                    .content_length(len as i64)
+                    .body(body)
+                    .customize()
+                    .config_override(self.body_override.clone())
+                    .send()
+            })
+            .await?;
+        Ok(self.seen(UploadOutcome { etag: out.e_tag }))
+    }
+
+    /// CreateMultipartUpload; returns the upload id.
+    pub(crate) async fn create_multipart(&self, t: &Transfer, put: &PutOptions) -> Result<String> {
+        let out = self
+            .client
+            .create_multipart_upload()
+            .bucket(self.bucket())
+            .key(&t.key)
+            .content_type(&put.content_type)
+            .set_metadata(metadata(put))
+            .send()
+            .await
+            .map_err(|e| self.error(t.op, &t.key, e))?;
+        Ok(self.seen(out.upload_id.unwrap_or_default()))
+    }
+
+    /// UploadPart `number` of `len` bytes.
+    pub(crate) async fn upload_part(
+        &self,
+        t: &Transfer,
+        upload_id: &str,
+        number: i32,
+        len: u64,
+        payload: Payload,
+    ) -> Result<CompletedPart> {
+        let out = self
+            .send_body(t, payload, |body| {
+                self.client
+                    .upload_part()
+                    .bucket(self.bucket())
+                    .key(&t.key)
+                    .upload_id(upload_id)
+                    .part_number(number)
+                    .content_length(len as i64)
+                    .body(body)
+                    .customize()
+                    .config_override(self.body_override.clone())
+                    .send()
+            })
+            .await?;
+        Ok(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag).build())
+    }
+
+    /// UploadPartCopy of bytes `range` of `from` as part `number` of `t.key`.
+    pub(crate) async fn upload_part_copy(
+        &self,
+        t: &Transfer,
+        from: &str,
+        upload_id: &str,
+        number: i32,
+        range: ByteRange,
+    ) -> Result<CompletedPart> {
+        let send = self
+            .client
+            .upload_part_copy()
+            .bucket(self.bucket())
+            .key(&t.key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .copy_source(copy_source(self.bucket(), from))
+            .copy_source_range(range.header())
+            // A part copy takes long on the server: no per-attempt timeout.
+            .customize()
+            .config_override(self.body_override.clone())
+            .send();
+        let sent = until_cancelled(t.op, &t.key, &t.cancel, async { send.await.map_err(|e| self.error(t.op, &t.key, e)) });
+        let out = sent.await?;
+        let etag = out.copy_part_result.and_then(|r| r.e_tag);
+        Ok(CompletedPart::builder().part_number(number).set_e_tag(etag).build())
+    }
+
+    /// CompleteMultipartUpload. Its answer may be lost or unreadable after
+    /// the service completed the upload (the SDK's retry then finds no such
+    /// upload): if the object carries the ETag these parts make, it is ours.
+    pub(crate) async fn complete_multipart(&self, t: &Transfer, upload_id: &str, parts: Vec<CompletedPart>) -> Result<UploadOutcome> {
+        let expected = multipart_etag(&parts);
+        let sent = self
+            .client
+            .complete_multipart_upload()
+            .bucket(self.bucket())
+            .key(&t.key)
+            .upload_id(upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await;
+        let err = match sent {
+            Ok(out) => return Ok(self.seen(UploadOutcome { etag: out.e_tag })),
+            Err(e) => self.error(t.op, &t.key, e),
+        };
+        // Without an expected ETag there is nothing to compare (no HEAD).
+        let Some(expected) = expected else {
+            return Err(err);
+        };
+        match self.client.head_object().bucket(self.bucket()).key(&t.key).send().await {
+            Ok(h) if h.e_tag.as_deref() == Some(expected.as_str()) => Ok(UploadOutcome { etag: h.e_tag }),
+            _ => Err(err),
+        }
+    }
+
+    /// AbortMultipartUpload: an unfinished upload costs the user storage.
+    /// The SDK retries it; a failure leaves nothing more to do.
+    pub(crate) async fn abort_multipart(&self, key: &str, upload_id: &str) {
+        let _ = self.client.abort_multipart_upload().bucket(self.bucket()).key(key).upload_id(upload_id).send().await;
+    }
+
+    /// CopyObject; `replace` sets what is stored with the copy instead of
+    /// carrying the source's over.
+    pub(crate) async fn copy_object(&self, from: &str, to: &str, replace: Option<&PutOptions>) -> Result<UploadOutcome> {
+        let mut request = self.client.copy_object().bucket(self.bucket()).key(to).copy_source(copy_source(self.bucket(), from));
+        if let Some(put) = replace {
+            request = request.metadata_directive(MetadataDirective::Replace).content_type(&put.content_type).set_metadata(metadata(put));
+        }
+        // A large copy takes long on the server: no per-attempt timeout.
+        let out =
+            request.customize().config_override(self.body_override.clone()).send().await.map_err(|e| self.error(Operation::Copy, to, e))?;
+        Ok(self.seen(UploadOutcome { etag: out.copy_object_result.and_then(|r| r.e_tag) }))
+    }
+
+    /// GetObject, whole or `range`; `if_match` keeps parts of one download
+    /// on one version. A missing key is told from a missing bucket.
+    pub(crate) async fn get_object(
+        &self,
+        op: Operation,
+        key: &str,
+        range: Option<ByteRange>,
+        if_match: Option<String>,
+    ) -> Result<GetObjectOutput> {
+        let sent = self
+            .client
+            .get_object()
+            .bucket(self.bucket())
+            .key(key)
+            .set_range(range.map(|r| r.header()))
+            .set_if_match(if_match)
+            .send()
+            .await;
+        let err = match sent {
+            Ok(out) => return Ok(self.seen(out)),
+            Err(e) => e,
+        };
+        match err.raw_response().map(|r| r.status().as_u16()) {
+            Some(416) => {
+                let start = range.map_or(0, |r| r.start);
+                Err(Error::invalid(op, key, "range", format!("starts at byte {start}, at or past the end of the object")))
+            }
+            Some(412) => Err(Error::Unavailable {
+                operation: op,
+                key: key.to_owned(),
+                info: ServiceInfo {
+                    status: Some(412),
+                    code: err.code().map(str::to_owned),
+                    detail: "the object was replaced during the download".into(),
+                    ..Default::default()
+                },
+            }),
+            _ => Err(self.confirm_not_found(self.error(op, key, err)).await),
+        }
+    }
+
+    /// HeadObject. A HEAD answer has no body, so a 404 cannot tell a missing
+    /// key from a missing bucket, nor a 403 a bad signature from a denied
+    /// permission: those are diagnosed with one more request.
+    pub(crate) async fn head_object(&self, op: Operation, key: &str) -> Result<ObjectInfo> {
+        let err = match self.client.head_object().bucket(self.bucket()).key(key).send().await {
+            Ok(out) => {
+                return Ok(self.seen(ObjectInfo {
+                    size: out.content_length.unwrap_or(0).max(0) as u64,
+                    etag: out.e_tag,
+                    content_type: out.content_type,
+                    last_modified: out.last_modified.and_then(|t| iso_from_parts(t.secs(), t.subsec_nanos())),
+                    metadata: out.metadata.unwrap_or_default(),
+                }))
+            }
+            Err(e) => e,
+        };
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let err = self.error(op, key, err);
+        match status {
+            Some(404) => Err(self.confirm_not_found(Error::not_found(op, key, self.bucket())).await),
+            // A 1-byte GET's error answer has a body with the code.
+            Some(403) | Some(400) => match self.client.get_object().bucket(self.bucket()).key(key).range("bytes=0-0").send().await {
+                Ok(_) => Err(err),
+                Err(e) => Err(self.confirm_not_found(self.error(op, key, e)).await),
+            },
+            _ => Err(err),
+        }
+    }
+
+    /// Turns "not found" into "bucket not found" when the bucket is missing
+    /// (some servers answer NoSuchKey for both). Costs one HeadBucket, only
+    /// when the bucket has not answered recently.
+    async fn confirm_not_found(&self, err: Error) -> Error {
+        let Error::NotFound { operation, key, bucket } = err else {
+            return err;
+        };
+        if !self.bucket_recently_seen() {
+            match self.client.head_bucket().bucket(self.bucket()).send().await {
+                Ok(_) => self.mark_seen(),
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
+                    // What was seen, and no more: a HEAD answer has no error code.
+                    let info = ServiceInfo {
+                        status: Some(404),
+                        code: None,
+                        request_id: None,
+                        detail: "HEAD on the bucket answered 404; if the bucket exists, the endpoint may not be an S3 service".into(),
+                    };
+                    return Error::BucketNotFound { operation, key, bucket, info };
+                }
+                Err(_) => {}
+            }
+        }
+        Error::NotFound { operation, key, bucket }
+    }
+
+    /// DeleteObject: deleting a missing key succeeds.
+    pub(crate) async fn delete_object(&self, key: &str) -> Result<()> {
+        let sent = self.client.delete_object().bucket(self.bucket()).key(key).send().await;
+        sent.map_err(|e| self.error(Operation::Delete, key, e))?;
+        self.mark_seen();
+        Ok(())
+    }
+
+    /// DeleteObjects of up to 1,000 keys; returns the keys the service refused.
+    pub(crate) async fn delete_objects(&self, keys: &[String]) -> Result<HashMap<String, Error>> {
+        let op = Operation::DeleteMany;
+        let objects = keys.iter().map(|k| ObjectIdentifier::builder().key(k).build().expect("key is set")).collect();
+        let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build().expect("objects are set");
+        let sent = self.client.delete_objects().bucket(self.bucket()).delete(delete).send().await;
+        let out = self.seen(sent.map_err(|e| self.error(op, &keys[0], e))?);
+        let mut failed = HashMap::new();
+        for e in out.errors.unwrap_or_default() {
+            let Some(key) = e.key else { continue };
+            let detail = match (&e.code, &e.message) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.clone(),
+                (None, Some(m)) => m.clone(),
+                (None, None) => "refused".into(),
+            };
+            let info = ServiceInfo { status: None, code: e.code, request_id: None, detail };
+            failed.insert(key.clone(), classify(op, &key, self.bucket(), info, false));
+        }
+        Ok(failed)
+    }
+
+    /// ListObjectsV2: one page.
+    pub(crate) async fn list_objects(&self, prefix: &str, cursor: Option<String>, limit: u32) -> Result<ListPage> {
+        let sent = self
+            .client
+            .list_objects_v2()
+            .bucket(self.bucket())
+            .set_prefix(Some(prefix.to_owned()).filter(|p| !p.is_empty()))
+            .set_continuation_token(cursor)
+            .max_keys(limit as i32)
+            .send()
+            .await;
+        let out = self.seen(sent.map_err(|e| self.error(Operation::List, prefix, e))?);
+        let items = out
+            .contents
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|o| {
+                Some(ObjectSummary {
+                    key: o.key?,
+                    size: o.size.unwrap_or(0).max(0) as u64,
+                    etag: o.e_tag,
+                    last_modified: o.last_modified.and_then(|t| iso_from_parts(t.secs(), t.subsec_nanos())),
+                })
+            })
+            .collect();
+        let next_cursor = out.next_continuation_token.filter(|_| out.is_truncated == Some(true));
+        Ok(ListPage { items, next_cursor })
+    }
+
+    /// Signs a URL on the calling thread when the credentials are static;
+    /// `None` otherwise (then [`S3Core::presign`]).
+    pub(crate) fn sign_now(&self, key: &str, r: &crate::validate::SignRequest<'_>, start: SystemTime) -> Option<Result<String>> {
+        let signer = self.signer.as_ref().filter(|s| s.has_static_credentials())?;
+        let disposition = r.download_filename.map(attachment_disposition);
+        let request = UrlRequest {
+            key,
+            method: r.method.as_str(),
+            expires_in: r.expires_in,
+            start: Some(start),
+            content_type: r.content_type,
+            content_length: r.content_length,
+            response_content_type: r.response_content_type,
+            response_content_disposition: disposition.as_deref(),
+        };
+        let signed = signer.sign(&request).expect("static credentials");
+        Some(signed.map_err(|e| Error::invalid(Operation::SignUrl, key, "request", e)))
+    }
+
+    /// Signs a URL with the SDK's presigner (credentials from the default chain).
+    pub(crate) async fn presign(&self, key: &str, r: &crate::validate::SignRequest<'_>, start: SystemTime) -> Result<String> {
+        let op = Operation::SignUrl;
+        let presigning = PresigningConfig::builder()
+            .start_time(start)
+            .expires_in(r.expires_in)
+            .build()
+            .map_err(|e| Error::invalid(op, key, "expiresIn", e.to_string()))?;
+        let request = match r.method {
+            SignMethod::Get => self
+                .client
+                .get_object()
+                .bucket(self.bucket())
+                .key(key)
+                .set_response_content_type(r.response_content_type.map(str::to_owned))
+                .set_response_content_disposition(r.download_filename.map(attachment_disposition))
+                .presigned(presigning)
+                .await
+                .map_err(|e| self.error(op, key, e))?,
+            SignMethod::Put => self
+                .client
+                .put_object()
+                .bucket(self.bucket())
+                .key(key)
+                .set_content_type(r.content_type.map(str::to_owned))
+                .set_content_length(r.content_length.map(|n| n as i64))
+                .presigned(presigning)
+                .await
+                .map_err(|e| self.error(op, key, e))?,
+        };
+        Ok(request.uri().to_owned())
+    }
+
+    /// Where a POST form goes, or `None` when the endpoint needs a signing
+    /// scheme other than SigV4.
+    pub(crate) fn form_url(&self) -> Option<String> {
+        self.signer.as_ref().map(UrlSigner::form_url)
+    }
+
+    /// The client's credentials now (for signing POST forms).
+    pub(crate) async fn credentials(&self, op: Operation, key: &str) -> Result<Credentials> {
+        self.credentials.provide_credentials().await.map_err(|e| Error::Auth {
+            operation: op,
+            key: key.to_owned(),
+            info: ServiceInfo::detail(error_chain(&e)),
+        })
+    }
+}
+
+/// User metadata as the SDK wants it: absent when empty.
+fn metadata(put: &PutOptions) -> Option<HashMap<String, String>> {
+    Some(put.metadata.clone()).filter(|m| !m.is_empty())
+}
+
+/// `x-amz-copy-source`: bucket and URL-encoded key.
+fn copy_source(bucket: &str, key: &str) -> String {
+    format!("{bucket}/{}", aws_smithy_http::label::fmt_string(key, aws_smithy_http::label::EncodingStrategy::Greedy))
+}
+
+/// S3's ETag of a completed multipart upload: the MD5 of the parts' binary
+/// MD5s, then "-<parts>". `None` when a part's ETag is not a plain MD5
+/// (e.g. SSE-KMS).
+fn multipart_etag(parts: &[CompletedPart]) -> Option<String> {
+    use md5::{Digest, Md5};
+    let mut md5 = Md5::new();
+    for part in parts {
+        let hex = part.e_tag.as_deref()?.trim_matches('"');
+        if hex.len() != 32 {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..32).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect();
+        md5.update(bytes?);
+    }
+    let digest: String = md5.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Some(format!("\"{digest}-{}\"", parts.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_etag_matches_s3() {
+        // Two parts whose MD5s are those of "a" and "b".
+        let parts = [
+            CompletedPart::builder().part_number(1).e_tag("\"0cc175b9c0f1b6a831c399e269772661\"").build(),
+            CompletedPart::builder().part_number(2).e_tag("\"92eb5ffee6ae2fec3ad71c777531578f\"").build(),
+        ];
+        // md5(md5("a") ++ md5("b")), computed independently
+        assert_eq!(multipart_etag(&parts).unwrap(), "\"96e024ba2074fe77e8e965ba43a704be-2\"");
+        let opaque = [CompletedPart::builder().part_number(1).e_tag("\"not-md5\"").build()];
+        assert_eq!(multipart_etag(&opaque), None);
+    }
+
+    #[test]
+    fn copy_source_encodes_the_key() {
+        assert_eq!(copy_source("b", "a b/ü+#?.txt"), "b/a%20b/%C3%BC%2B%23%3F.txt");
+    }
+}

@@ -1,0 +1,242 @@
+//! Every rule on a caller's arguments, in one place: the backend calls these
+//! before any request, and the binding and the JS layer only convert types.
+//! Each rule returns [`Error::InvalidArgument`] naming the field as the
+//! caller wrote it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::config::MAX_SIGNED_URL_EXPIRATION;
+use crate::error::{Error, Operation, Result};
+use crate::keys::validate_key;
+use crate::types::{ByteRange, DownloadOptions, ListOptions, PostOptions, PutOptions, SignMethod, SignUrlOptions};
+
+/// S3 caps user metadata (names and values) at 2 KB.
+const MAX_METADATA_BYTES: usize = 2048;
+/// Largest single PutObject (and so, a signed PUT or a POST form).
+pub(crate) const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
+/// Largest object S3 stores (5 TiB).
+const MAX_OBJECT: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+/// Ranged GETs at once in a parallel download.
+pub const MAX_DOWNLOAD_CONCURRENCY: u32 = 16;
+/// Keys per listing page (S3's limit).
+const MAX_LIST_LIMIT: u32 = 1000;
+/// JavaScript's largest exact integer.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// A whole number in `min..=max`, or the error `what` describes.
+fn whole(operation: Operation, key: &str, field: &str, n: f64, min: u64, max: u64, what: &str) -> Result<u64> {
+    if n.fract() == 0.0 && n >= min as f64 && n <= max as f64 {
+        Ok(n as u64)
+    } else {
+        Err(Error::invalid(operation, key, field, format!("must be {what}, got {n}")))
+    }
+}
+
+/// A header value: non-empty printable ASCII.
+fn header_value(v: &str) -> bool {
+    !v.trim().is_empty() && v.chars().all(|c| c.is_ascii() && !c.is_control())
+}
+
+/// What is stored with an object (upload or copy).
+pub(crate) fn put_options(
+    operation: Operation,
+    key: &str,
+    content_type: &str,
+    metadata: Option<HashMap<String, String>>,
+) -> Result<PutOptions> {
+    validate_key(operation, key)?;
+    let invalid = |field: &str, why: String| Err(Error::invalid(operation, key, field, why));
+    if !header_value(content_type) {
+        return invalid("contentType", "must be non-empty printable ASCII without CR or LF".into());
+    }
+    let metadata = metadata.unwrap_or_default();
+    let mut total = 0;
+    for (name, value) in &metadata {
+        // x-amz-meta-<name> must be an HTTP header name
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if name.is_empty() || !name.bytes().all(token) {
+            return invalid(&format!("metadata.{name}"), "metadata names must be letters, digits and -_. (an HTTP header token)".into());
+        }
+        if !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return invalid(
+                &format!("metadata.{name}"),
+                "metadata values must be printable ASCII (S3 sends them as HTTP headers); encode other text, e.g. with encodeURIComponent"
+                    .into(),
+            );
+        }
+        total += name.len() + value.len();
+    }
+    if total > MAX_METADATA_BYTES {
+        return invalid("metadata", format!("is {total} bytes; S3 allows at most {MAX_METADATA_BYTES}"));
+    }
+    Ok(PutOptions { content_type: content_type.to_owned(), metadata })
+}
+
+/// An upload's declared `contentLength`.
+pub(crate) fn declared_length(key: &str, content_length: Option<f64>) -> Result<Option<u64>> {
+    content_length
+        .map(|n| whole(Operation::Upload, key, "contentLength", n, 0, MAX_OBJECT, "a non-negative integer number of bytes, at most 5 TiB"))
+        .transpose()
+}
+
+/// A download's range and concurrency, checked together.
+pub(crate) fn download(key: &str, o: &DownloadOptions) -> Result<(Option<ByteRange>, u32)> {
+    let op = Operation::Download;
+    validate_key(op, key)?;
+    let offset = |field: &str, n: f64| whole(op, key, field, n, 0, MAX_SAFE_INTEGER, "a non-negative integer byte offset");
+    let range = match (o.range_start, o.range_end) {
+        (None, None) => None,
+        (start, end) => {
+            Some(ByteRange { start: offset("range.start", start.unwrap_or(0.0))?, end: end.map(|e| offset("range.end", e)).transpose()? })
+        }
+    };
+    if let Some(ByteRange { start, end: Some(end) }) = range {
+        if end < start {
+            return Err(Error::invalid(op, key, "range", format!("end ({end}) is before start ({start})")));
+        }
+    }
+    let max = MAX_DOWNLOAD_CONCURRENCY as u64;
+    let concurrency = whole(op, key, "concurrency", o.concurrency.unwrap_or(1.0), 1, max, &format!("an integer from 1 to {max}"))? as u32;
+    if concurrency > 1 && range.is_some() {
+        return Err(Error::invalid(op, key, "concurrency", "cannot be combined with range"));
+    }
+    Ok((range, concurrency))
+}
+
+/// A signed URL's lifetime in seconds: `expires_in`, or `default`.
+pub(crate) fn expires_in(operation: Operation, key: &str, expires_in: Option<f64>, default: u32) -> Result<u32> {
+    let max = MAX_SIGNED_URL_EXPIRATION as u64;
+    match expires_in {
+        None => Ok(default),
+        Some(s) => Ok(whole(operation, key, "expiresIn", s, 1, max, &format!("an integer number of seconds from 1 to {max}"))? as u32),
+    }
+}
+
+/// A checked signed URL request.
+pub(crate) struct SignRequest<'a> {
+    pub method: SignMethod,
+    pub expires_in: Duration,
+    pub content_type: Option<&'a str>,
+    pub content_length: Option<u64>,
+    pub response_content_type: Option<&'a str>,
+    pub download_filename: Option<&'a str>,
+}
+
+/// A signed URL's options. Options of the other method are errors: a GET
+/// URL cannot bind a content type or length, a PUT URL has no response.
+pub(crate) fn sign_url<'a>(key: &str, o: &'a SignUrlOptions, default_expiry: u32) -> Result<SignRequest<'a>> {
+    let op = Operation::SignUrl;
+    validate_key(op, key)?;
+    let invalid = |field: &str, why: &str| Err(Error::invalid(op, key, field, why));
+    let method = match o.method.as_deref() {
+        None | Some("GET") => SignMethod::Get,
+        Some("PUT") => SignMethod::Put,
+        Some(other) => return Err(Error::invalid(op, key, "method", format!("must be \"GET\" or \"PUT\", got {other:?}"))),
+    };
+    let seconds = expires_in(op, key, o.expires_in, default_expiry)?;
+    if o.content_type.as_deref().is_some_and(|ct| !header_value(ct)) {
+        return invalid("contentType", "must be non-empty printable ASCII");
+    }
+    if o.response_content_type.as_deref().is_some_and(|ct| !header_value(ct)) {
+        return invalid("responseContentType", "must be non-empty printable ASCII");
+    }
+    if let Some(name) = &o.download_filename {
+        if name.trim().is_empty() || name.chars().any(char::is_control) || name.len() > 1024 {
+            return invalid("downloadFilename", "must be a non-empty file name without control characters, at most 1024 bytes");
+        }
+    }
+    let content_length = o
+        .content_length
+        .map(|n| {
+            whole(op, key, "contentLength", n, 0, MAX_SINGLE_PUT, "an integer number of bytes from 0 to 5 GiB (the largest single PUT)")
+        })
+        .transpose()?;
+    match method {
+        SignMethod::Get if o.content_type.is_some() => {
+            invalid("contentType", "applies to PUT URLs only (for a GET URL, use responseContentType)")
+        }
+        SignMethod::Get if o.content_length.is_some() => invalid("contentLength", "applies to PUT URLs only"),
+        SignMethod::Put if o.response_content_type.is_some() => invalid("responseContentType", "applies to GET URLs only"),
+        SignMethod::Put if o.download_filename.is_some() => invalid("downloadFilename", "applies to GET URLs only"),
+        _ => Ok(SignRequest {
+            method,
+            expires_in: Duration::from_secs(seconds as u64),
+            content_type: o.content_type.as_deref(),
+            content_length,
+            response_content_type: o.response_content_type.as_deref(),
+            download_filename: o.download_filename.as_deref(),
+        }),
+    }
+}
+
+/// A checked POST form request: (min size, max size, seconds).
+pub(crate) fn post(o: &PostOptions, default_expiry: u32) -> Result<(u64, u64, u32)> {
+    let op = Operation::PresignPost;
+    let key = o.key.as_str();
+    validate_key(op, key)?;
+    let seconds = expires_in(op, key, o.expires_in, default_expiry)?;
+    let size = |field: &str, n: f64| whole(op, key, field, n, 0, MAX_SINGLE_PUT, "an integer number of bytes from 0 to 5 GiB");
+    let max_size = size("maxSize", o.max_size)?;
+    let min_size = size("minSize", o.min_size.unwrap_or(0.0))?;
+    if min_size > max_size {
+        return Err(Error::invalid(op, key, "minSize", format!("({min_size}) is larger than maxSize ({max_size})")));
+    }
+    if o.content_type.as_deref().is_some_and(|ct| !header_value(ct)) {
+        return Err(Error::invalid(op, key, "contentType", "must be non-empty printable ASCII"));
+    }
+    Ok((min_size, max_size, seconds))
+}
+
+/// A listing page's options: (prefix, limit).
+pub(crate) fn list(o: &ListOptions) -> Result<(&str, u32)> {
+    let op = Operation::List;
+    let prefix = o.prefix.as_deref().unwrap_or("");
+    if prefix.len() > 1024 || prefix.chars().any(char::is_control) {
+        return Err(Error::invalid(op, prefix, "prefix", "must be at most 1024 bytes, without control characters"));
+    }
+    let max = MAX_LIST_LIMIT as u64;
+    let limit = whole(op, prefix, "limit", o.limit.unwrap_or(max as f64), 1, max, &format!("an integer from 1 to {max}"))? as u32;
+    if o.cursor.as_deref().is_some_and(str::is_empty) {
+        return Err(Error::invalid(op, prefix, "cursor", "must be a nextCursor from an earlier page"));
+    }
+    Ok((prefix, limit))
+}
+
+/// Keys of a `delete_many`: all valid, duplicates dropped, order kept.
+pub(crate) fn delete_many(keys: Vec<String>) -> Result<Vec<String>> {
+    for key in &keys {
+        validate_key(Operation::DeleteMany, key)?;
+    }
+    let mut seen = std::collections::HashSet::new();
+    Ok(keys.into_iter().filter(|k| seen.insert(k.clone())).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_get_url_refuses_put_only_options_and_says_so() {
+        let o = SignUrlOptions { content_type: Some("text/plain".into()), ..Default::default() };
+        let e = sign_url("k", &o, 900).err().unwrap();
+        assert_eq!(e.reason(), "invalid_argument");
+        assert!(e.to_string().contains("contentType: applies to PUT URLs only"), "{e}");
+        let put = SignUrlOptions { method: Some("PUT".into()), content_type: Some("text/plain".into()), ..Default::default() };
+        assert_eq!(sign_url("k", &put, 900).ok().unwrap().content_type, Some("text/plain"));
+    }
+
+    #[test]
+    fn download_concurrency_and_range_rules() {
+        let ok = |o: DownloadOptions| download("k", &o);
+        assert_eq!(ok(DownloadOptions::default()).unwrap(), (None, 1));
+        assert!(ok(DownloadOptions { concurrency: Some(17.0), ..Default::default() }).unwrap_err().to_string().contains("from 1 to 16"));
+        assert!(ok(DownloadOptions { concurrency: Some(2.5), ..Default::default() }).is_err());
+        assert!(ok(DownloadOptions { range_start: Some(5.0), range_end: Some(4.0), ..Default::default() }).is_err());
+        assert!(ok(DownloadOptions { range_start: Some(0.0), concurrency: Some(2.0), ..Default::default() }).is_err());
+        assert_eq!(
+            ok(DownloadOptions { range_start: Some(3.0), ..Default::default() }).unwrap().0,
+            Some(ByteRange { start: 3, end: None })
+        );
+    }
+}

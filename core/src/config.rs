@@ -342,106 +342,26 @@ struct IntOption {
     set: fn(&mut BackendConfig, u64),
 }
 
+/// `IntOption` in one line: path, variable, range, words, field.
+macro_rules! int_option {
+    ($path:literal, $env:expr, $min:expr, $max:expr, $what:literal, $($field:ident).+ as $ty:ty) => {
+        IntOption { path: $path, env: $env, min: $min, max: $max, what: $what, get: |c| c.$($field).+ as u64, set: |c, n| c.$($field).+ = n as $ty }
+    };
+}
+
+#[rustfmt::skip]
 const INT_OPTIONS: &[IntOption] = &[
-    IntOption {
-        path: "signedUrlExpiration",
-        env: Some("STORAGE_SIGNED_URL_EXPIRATION_SECONDS"),
-        min: 1,
-        max: MAX_SIGNED_URL_EXPIRATION as u64,
-        what: "signed URL expiration (seconds)",
-        get: |c| c.signed_url_expiration as u64,
-        set: |c, n| c.signed_url_expiration = n as u32,
-    },
-    IntOption {
-        path: "multipart.partSize",
-        env: None,
-        min: MIN_PART_SIZE,
-        max: MAX_PART_SIZE,
-        what: "part size (bytes)",
-        get: |c| c.multipart.part_size,
-        set: |c, n| c.multipart.part_size = n,
-    },
-    IntOption {
-        path: "multipart.queueSize",
-        env: None,
-        min: 1,
-        max: 64,
-        what: "queue size",
-        get: |c| c.multipart.queue_size as u64,
-        set: |c, n| c.multipart.queue_size = n as usize,
-    },
-    IntOption {
-        path: "multipart.threshold",
-        env: None,
-        min: MIN_PART_SIZE,
-        max: MAX_PART_SIZE,
-        what: "multipart threshold (bytes)",
-        get: |c| c.multipart.threshold,
-        set: |c, n| c.multipart.threshold = n,
-    },
-    IntOption {
-        path: "multipart.copyThreshold",
-        env: None,
-        min: MIN_PART_SIZE,
-        max: MAX_PART_SIZE,
-        what: "copy threshold (bytes)",
-        get: |c| c.multipart.copy_threshold,
-        set: |c, n| c.multipart.copy_threshold = n,
-    },
-    IntOption {
-        path: "multipart.copyPartSize",
-        env: None,
-        min: MIN_PART_SIZE,
-        max: MAX_PART_SIZE,
-        what: "copy part size (bytes)",
-        get: |c| c.multipart.copy_part_size,
-        set: |c, n| c.multipart.copy_part_size = n,
-    },
-    IntOption {
-        path: "retry.maxAttempts",
-        env: None,
-        min: 1,
-        max: 20,
-        what: "attempts",
-        get: |c| c.retry.max_attempts as u64,
-        set: |c, n| c.retry.max_attempts = n as u32,
-    },
-    IntOption {
-        path: "retry.baseDelayMs",
-        env: None,
-        min: 1,
-        max: 60_000,
-        what: "base delay (ms)",
-        get: |c| c.retry.base_delay_ms,
-        set: |c, n| c.retry.base_delay_ms = n,
-    },
-    IntOption {
-        path: "retry.maxDelayMs",
-        env: None,
-        min: 1,
-        max: 300_000,
-        what: "maximum delay (ms)",
-        get: |c| c.retry.max_delay_ms,
-        set: |c, n| c.retry.max_delay_ms = n,
-    },
-    IntOption {
-        path: "timeouts.connectMs",
-        env: None,
-        min: 1,
-        max: 600_000,
-        what: "connect timeout (ms)",
-        get: |c| c.timeouts.connect_ms,
-        set: |c, n| c.timeouts.connect_ms = n,
-    },
-    IntOption {
-        path: "timeouts.requestMs",
-        env: None,
-        min: 1,
-        max: 3_600_000,
-        what: "request timeout (ms)",
-        get: |c| c.timeouts.request_ms,
-        set: |c, n| c.timeouts.request_ms = n,
-    },
+    int_option!("signedUrlExpiration", Some("STORAGE_SIGNED_URL_EXPIRATION_SECONDS"), 1, MAX_SIGNED_URL_EXPIRATION as u64, "signed URL expiration (seconds)", signed_url_expiration as u32),
+    int_option!("multipart.partSize", None, MIN_PART_SIZE, MAX_PART_SIZE, "part size (bytes)", multipart.part_size as u64),
+    int_option!("multipart.queueSize", None, 1, 64, "queue size", multipart.queue_size as usize),
+    int_option!("multipart.threshold", None, MIN_PART_SIZE, MAX_PART_SIZE, "multipart threshold (bytes)", multipart.threshold as u64),
+    int_option!("multipart.copyThreshold", None, MIN_PART_SIZE, MAX_PART_SIZE, "copy threshold (bytes)", multipart.copy_threshold as u64),
+    int_option!("multipart.copyPartSize", None, MIN_PART_SIZE, MAX_PART_SIZE, "copy part size (bytes)", multipart.copy_part_size as u64),
+    int_option!("retry.maxAttempts", None, 1, 20, "attempts", retry.max_attempts as u32),
+    int_option!("retry.baseDelayMs", None, 1, 60_000, "base delay (ms)", retry.base_delay_ms as u64),
+    int_option!("retry.maxDelayMs", None, 1, 300_000, "maximum delay (ms)", retry.max_delay_ms as u64),
+    int_option!("timeouts.connectMs", None, 1, 600_000, "connect timeout (ms)", timeouts.connect_ms as u64),
+    int_option!("timeouts.requestMs", None, 1, 3_600_000, "request timeout (ms)", timeouts.request_ms as u64),
 ];
 
 /// Top-level options that are not in [`INT_OPTIONS`].

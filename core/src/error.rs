@@ -257,31 +257,26 @@ impl Error {
 
     /// The public operation that failed (`details.operation` in Node).
     pub fn operation(&self) -> Operation {
-        match self {
-            Error::NotFound { operation, .. }
-            | Error::BucketNotFound { operation, .. }
-            | Error::Unavailable { operation, .. }
-            | Error::Auth { operation, .. }
-            | Error::AccessDenied { operation, .. }
-            | Error::InvalidArgument { operation, .. }
-            | Error::Aborted { operation, .. }
-            | Error::SourceFailed { operation, .. }
-            | Error::Unknown { operation, .. } => *operation,
-        }
+        self.where_().0
     }
 
     /// The key the error concerns (`details.key` in Node).
     pub fn key(&self) -> &str {
+        self.where_().1
+    }
+
+    /// Every variant's operation and key.
+    fn where_(&self) -> (Operation, &str) {
         match self {
-            Error::NotFound { key, .. }
-            | Error::BucketNotFound { key, .. }
-            | Error::Unavailable { key, .. }
-            | Error::Auth { key, .. }
-            | Error::AccessDenied { key, .. }
-            | Error::InvalidArgument { key, .. }
-            | Error::Aborted { key, .. }
-            | Error::SourceFailed { key, .. }
-            | Error::Unknown { key, .. } => key,
+            Error::NotFound { operation, key, .. }
+            | Error::BucketNotFound { operation, key, .. }
+            | Error::Unavailable { operation, key, .. }
+            | Error::Auth { operation, key, .. }
+            | Error::AccessDenied { operation, key, .. }
+            | Error::InvalidArgument { operation, key, .. }
+            | Error::Aborted { operation, key, .. }
+            | Error::SourceFailed { operation, key, .. }
+            | Error::Unknown { operation, key, .. } => (*operation, key),
         }
     }
 

@@ -40,6 +40,15 @@ use crate::types::{ByteRange, ListPage, ObjectInfo, ObjectSummary, PutOptions, S
 /// A 404 on HEAD means "no such key" if the bucket answered within this window.
 const BUCKET_SEEN_FRESH_MS: i64 = 10_000;
 
+/// Sends `$request` with the settings of a request whose duration grows
+/// with its size (no per-attempt timeout: the no-progress watchdog, or the
+/// server's own pace for copies, bounds it).
+macro_rules! send_long {
+    ($core:expr, $request:expr) => {
+        $request.customize().config_override($core.body_override.clone()).send()
+    };
+}
+
 /// One transfer's identity and cancellation, shared by the requests it makes.
 #[derive(Clone)]
 pub(crate) struct Transfer {
@@ -194,17 +203,8 @@ impl S3Core {
     pub(crate) async fn put_object(&self, t: &Transfer, put: &PutOptions, len: u64, payload: Payload) -> Result<UploadOutcome> {
         let out = self
             .send_body(t, payload, |body| {
-                self.client
-                    .put_object()
-                    .bucket(self.bucket())
-                    .key(&t.key)
-                    .content_type(&put.content_type)
-                    .set_metadata(metadata(put))
-                    .content_length(len as i64)
-                    .body(body)
-                    .customize()
-                    .config_override(self.body_override.clone())
-                    .send()
+                let request = self.client.put_object().bucket(self.bucket()).key(&t.key).content_type(&put.content_type);
+                send_long!(self, request.set_metadata(metadata(put)).content_length(len as i64).body(body))
             })
             .await?;
         Ok(self.seen(UploadOutcome { etag: out.e_tag }))
@@ -226,27 +226,11 @@ impl S3Core {
     }
 
     /// UploadPart `number` of `len` bytes.
-    pub(crate) async fn upload_part(
-        &self,
-        t: &Transfer,
-        upload_id: &str,
-        number: i32,
-        len: u64,
-        payload: Payload,
-    ) -> Result<CompletedPart> {
+    pub(crate) async fn upload_part(&self, t: &Transfer, id: &str, number: i32, len: u64, payload: Payload) -> Result<CompletedPart> {
         let out = self
             .send_body(t, payload, |body| {
-                self.client
-                    .upload_part()
-                    .bucket(self.bucket())
-                    .key(&t.key)
-                    .upload_id(upload_id)
-                    .part_number(number)
-                    .content_length(len as i64)
-                    .body(body)
-                    .customize()
-                    .config_override(self.body_override.clone())
-                    .send()
+                let request = self.client.upload_part().bucket(self.bucket()).key(&t.key).upload_id(id).part_number(number);
+                send_long!(self, request.content_length(len as i64).body(body))
             })
             .await?;
         Ok(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag).build())
@@ -261,19 +245,10 @@ impl S3Core {
         number: i32,
         range: ByteRange,
     ) -> Result<CompletedPart> {
-        let send = self
-            .client
-            .upload_part_copy()
-            .bucket(self.bucket())
-            .key(&t.key)
-            .upload_id(upload_id)
-            .part_number(number)
-            .copy_source(copy_source(self.bucket(), from))
-            .copy_source_range(range.header())
-            // A part copy takes long on the server: no per-attempt timeout.
-            .customize()
-            .config_override(self.body_override.clone())
-            .send();
+        let request = self.client.upload_part_copy().bucket(self.bucket()).key(&t.key).upload_id(upload_id).part_number(number);
+        let request = request.copy_source(copy_source(self.bucket(), from)).copy_source_range(range.header());
+        // A part copy takes long on the server: no per-attempt timeout.
+        let send = send_long!(self, request);
         let sent = until_cancelled(t.op, &t.key, &t.cancel, async { send.await.map_err(|e| self.error(t.op, &t.key, e)) });
         let out = sent.await?;
         let etag = out.copy_part_result.and_then(|r| r.e_tag);
@@ -322,8 +297,7 @@ impl S3Core {
             request = request.metadata_directive(MetadataDirective::Replace).content_type(&put.content_type).set_metadata(metadata(put));
         }
         // A large copy takes long on the server: no per-attempt timeout.
-        let out =
-            request.customize().config_override(self.body_override.clone()).send().await.map_err(|e| self.error(Operation::Copy, to, e))?;
+        let out = send_long!(self, request).await.map_err(|e| self.error(Operation::Copy, to, e))?;
         Ok(self.seen(UploadOutcome { etag: out.copy_object_result.and_then(|r| r.e_tag) }))
     }
 
@@ -510,26 +484,17 @@ impl S3Core {
             .build()
             .map_err(|e| Error::invalid(op, key, "expiresIn", e.to_string()))?;
         let request = match r.method {
-            SignMethod::Get => self
-                .client
-                .get_object()
-                .bucket(self.bucket())
-                .key(key)
-                .set_response_content_type(r.response_content_type.map(str::to_owned))
-                .set_response_content_disposition(r.download_filename.map(attachment_disposition))
-                .presigned(presigning)
-                .await
-                .map_err(|e| self.error(op, key, e))?,
-            SignMethod::Put => self
-                .client
-                .put_object()
-                .bucket(self.bucket())
-                .key(key)
-                .set_content_type(r.content_type.map(str::to_owned))
-                .set_content_length(r.content_length.map(|n| n as i64))
-                .presigned(presigning)
-                .await
-                .map_err(|e| self.error(op, key, e))?,
+            SignMethod::Get => {
+                let get = self.client.get_object().bucket(self.bucket()).key(key);
+                let get = get.set_response_content_type(r.response_content_type.map(str::to_owned));
+                let get = get.set_response_content_disposition(r.download_filename.map(attachment_disposition));
+                get.presigned(presigning).await.map_err(|e| self.error(op, key, e))?
+            }
+            SignMethod::Put => {
+                let put = self.client.put_object().bucket(self.bucket()).key(key).set_content_type(r.content_type.map(str::to_owned));
+                let put = put.set_content_length(r.content_length.map(|n| n as i64));
+                put.presigned(presigning).await.map_err(|e| self.error(op, key, e))?
+            }
         };
         Ok(request.uri().to_owned())
     }

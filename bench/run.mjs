@@ -290,6 +290,7 @@ function summarize(samples, wl, wname) {
 
 const PEER_LABEL = {
   ours: 'ours (storage-s3-native)',
+  baseline: `baseline build (${process.env.BENCH_BASELINE ?? 'BENCH_BASELINE'})`,
   aws: 'AWS SDK v3',
   opendal: 'OpenDAL 0.49.2',
   minio: 'minio-js',

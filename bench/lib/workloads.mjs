@@ -1,7 +1,8 @@
 // Workload definitions shared by bench/run.mjs (parent) and bench/worker.mjs (child).
 export const MiB = 1024 * 1024;
 
-export const PEERS = ['ours', 'aws', 'opendal', 'minio', 'curl'];
+/** `baseline` (an earlier build of ours, see peers/baseline.mjs) runs only when BENCH_BASELINE is set. */
+export const PEERS = ['ours', ...(process.env.BENCH_BASELINE ? ['baseline'] : []), 'aws', 'opendal', 'minio', 'curl'];
 
 /** Sizes and counts: the full run, and --smoke (tiny, for CI). */
 export const SIZES = {
@@ -19,7 +20,7 @@ export function workloads(S) {
   return {
     presign: {
       title: `Presign GET URLs (${S.presignN} URLs, 32 in flight)`,
-      peers: ['ours', 'aws', 'opendal', 'minio'],
+      peers: PEERS.filter((p) => p !== 'curl'),
       metrics: [{ name: 'presign', unit: 'URLs/s', better: 'higher' }],
     },
     'ops-c32': {

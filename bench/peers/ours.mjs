@@ -4,6 +4,11 @@ import { S3StorageBackend } from '../../lib/index.mjs';
 export const label = 'ours (storage-s3-native)';
 
 export function create(s) {
+  return createWith(S3StorageBackend, s);
+}
+
+/** The workloads on a backend class (this checkout's, or an earlier build's: peers/baseline.mjs). */
+export function createWith(S3StorageBackend, s) {
   const b = new S3StorageBackend({
     bucket: s.bucket,
     region: s.region,

@@ -26,7 +26,7 @@ export interface SignedUrlOptions {
   expiresIn?: number
   /** GET when absent. */
   method?: 'GET' | 'PUT'
-  /** For PUT: the Content-Type the uploader must send (it is signed). */
+  /** For PUT: the Content-Type the uploader must send (it is signed). On a GET URL it is an error (use `responseContentType`). */
   contentType?: string
 }
 

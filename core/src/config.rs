@@ -551,10 +551,12 @@ impl BackendConfig {
         let mut out = serde_json::json!({
             "bucket": self.bucket,
             "region": self.region,
-            "endpoint": self.endpoint,
             "forcePathStyle": self.force_path_style,
             "credentials": if self.credentials.is_some() { "static" } else { "default-chain" },
         });
+        if let Some(endpoint) = &self.endpoint {
+            out["endpoint"] = endpoint.as_str().into();
+        }
         for option in INT_OPTIONS {
             let value = Value::from((option.get)(self));
             match option.path.split_once('.') {

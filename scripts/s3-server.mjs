@@ -1,16 +1,29 @@
 #!/usr/bin/env node
-// Throwaway S3 server (s3s-fs) on 127.0.0.1 for tests, `storage-s3-check` and benchmarks.
-// Node built-ins only, because this file ships in the npm package.
+// Throwaway S3 servers on 127.0.0.1 for tests, `storage-s3-check` and benchmarks: s3s-fs
+// (the default), Garage or moto, each with one bucket ready, random credentials and a
+// temporary data directory removed by stop(). Node built-ins only, because this file ships
+// in the npm package.
 //
-//   import { startS3Server } from './s3-server.mjs';
+//   import { startS3Server, startServer } from './s3-server.mjs';
 //   const s3 = await startS3Server({ domain: 'localhost' }); ... await s3.stop();
+//   const garage = await startServer({ kind: 'garage' });
 //
-// CLI: `node scripts/s3-server.mjs [--bucket B] [--domain D] [--data-dir DIR]`
-// prints STORAGE_S3_* lines and runs until SIGINT/SIGTERM.
+// CLI: `node scripts/s3-server.mjs [--server s3s-fs|garage|moto] [--bucket B] [--domain D]
+// [--data-dir DIR]` prints STORAGE_S3_* lines and runs until SIGINT/SIGTERM.
+//
+//   s3s-fs  s3s-fs 0.14.1: strict SigV4, a directory per bucket. Installed with `cargo install`
+//           when missing (S3S_FS_BIN, PATH, $CARGO_INSTALL_ROOT/bin or ~/.cargo/bin).
+//   garage  Garage 2.5.0, one node (--single-node), region "garage", sqlite metadata.
+//           GARAGE_BIN, PATH or ~/.cargo/bin (`cargo install garage@2.5.0 --locked`).
+//   moto    moto_server 5.x: broad S3 semantics, does NOT check signatures; keeps everything
+//           in memory. MOTO_SERVER_BIN or PATH (`pip install "moto[server]"`).
+//
+// With a fixed `port` and `dataDir` a server can be killed and started again where it was,
+// with the same objects (except on moto, whose bucket is created again, empty).
 
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { accessSync, constants, realpathSync, rmSync } from 'node:fs';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { accessSync, constants, existsSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -20,11 +33,20 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 export const S3S_FS_VERSION = '0.14.1';
+export const GARAGE_VERSION = '2.5.0';
+export const GARAGE_REGION = 'garage';
+export const SERVER_KINDS = Object.freeze(['s3s-fs', 'garage', 'moto']);
 const INSTALL_ARGS = ['install', `s3s-fs@${S3S_FS_VERSION}`, '--features', 'binary', '--locked'];
 const EXE = process.platform === 'win32' ? '.exe' : '';
 const HOST = '127.0.0.1';
-const READY_TIMEOUT_MS = 15_000;
 const LOG_LIMIT = 64 * 1024;
+
+/** The region a server of this kind signs with (Garage's comes from its config). */
+export function regionOf(kind) {
+  return kind === 'garage' ? GARAGE_REGION : 'us-east-1';
+}
+
+// ---- binaries ----------------------------------------------------------------------
 
 export function isExecutable(file) {
   try {
@@ -46,16 +68,30 @@ export function findOnPath(name) {
   return undefined;
 }
 
-function findS3sFs() {
-  const fromEnv = process.env.S3S_FS_BIN;
+/** `envVar`'s file (which must be executable), else `name` on PATH or in `dirs`. */
+function findBinary(name, envVar, dirs = []) {
+  const fromEnv = process.env[envVar];
   if (fromEnv) {
-    if (!isExecutable(fromEnv)) throw new Error(`S3S_FS_BIN=${fromEnv} is not an executable file`);
+    if (!isExecutable(fromEnv)) throw new Error(`${envVar}=${fromEnv} is not an executable file`);
     return fromEnv;
   }
+  return findOnPath(name) ?? dirs.map((d) => path.join(d, name + EXE)).find(isExecutable);
+}
+
+function findS3sFs() {
   // `cargo install` puts binaries in $CARGO_INSTALL_ROOT/bin when set, else $CARGO_HOME/bin.
   const installRoot = process.env.CARGO_INSTALL_ROOT;
-  const dirs = [...(installRoot ? [path.join(installRoot, 'bin')] : []), cargoBinDir()];
-  return findOnPath('s3s-fs') ?? dirs.map((d) => path.join(d, 's3s-fs' + EXE)).find(isExecutable);
+  return findBinary('s3s-fs', 'S3S_FS_BIN', [...(installRoot ? [path.join(installRoot, 'bin')] : []), cargoBinDir()]);
+}
+
+/** Path of the garage binary (GARAGE_BIN, PATH, ~/.cargo/bin), or undefined. */
+export function findGarage() {
+  return findBinary('garage', 'GARAGE_BIN', [cargoBinDir()]);
+}
+
+/** Path of moto_server (MOTO_SERVER_BIN, PATH), or undefined. */
+export function findMoto() {
+  return findBinary('moto_server', 'MOTO_SERVER_BIN');
 }
 
 /** Path of the s3s-fs binary; runs `cargo install` (output to stderr) when it is missing. */
@@ -95,7 +131,74 @@ export async function freePort() {
   return port;
 }
 
-// Any HTTP answer (403 without a signature is fine) means s3s-fs is serving.
+// ---- signed requests (SigV4, for readiness checks and buckets) ---------------------
+
+const sha256Hex = (data) => createHash('sha256').update(data).digest('hex');
+const hmac = (key, data) => createHmac('sha256', key).update(data).digest();
+// RFC 3986 encoding, as SigV4 wants for query strings.
+const encode = (s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Hex SHA-256 of a request body, for `payloadHash`. */
+export function hashPayload(body) {
+  return sha256Hex(body);
+}
+
+/**
+ * SigV4 headers for a raw request (lowercase names): the given ones plus host, x-amz-date,
+ * x-amz-content-sha256 and authorization. The URL's path must already be URI-encoded.
+ */
+export function signHeaders({ method, url, headers: given = {}, accessKeyId, secretAccessKey, region = 'us-east-1', payloadHash = 'UNSIGNED-PAYLOAD' }) {
+  const u = new URL(url);
+  const amzDate = new Date().toISOString().replace(/[-:]|\.\d{3}/g, '');
+  const day = amzDate.slice(0, 8);
+  const headers = {};
+  for (const [k, v] of Object.entries(given)) headers[k.toLowerCase()] = String(v);
+  Object.assign(headers, { host: u.host, 'x-amz-date': amzDate, 'x-amz-content-sha256': payloadHash });
+
+  const names = Object.keys(headers).sort();
+  const query = [...u.searchParams]
+    .map(([k, v]) => [encode(k), encode(v)])
+    .sort(([k1, v1], [k2, v2]) => (k1 === k2 ? cmp(v1, v2) : cmp(k1, k2))) // by key, then value
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
+  const canonicalRequest = [method, u.pathname, query, names.map((n) => `${n}:${headers[n].trim()}\n`).join(''), names.join(';'), payloadHash].join('\n');
+  const scope = `${day}/${region}/s3/aws4_request`;
+  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
+  const key = hmac(hmac(hmac(hmac(`AWS4${secretAccessKey}`, day), region), 's3'), 'aws4_request');
+  const signature = createHmac('sha256', key).update(stringToSign).digest('hex');
+  headers.authorization = `AWS4-HMAC-SHA256 Credential=${accessKeyId}/${scope}, SignedHeaders=${names.join(';')}, Signature=${signature}`;
+  return headers;
+}
+
+/** One signed request to `coords.endpoint` + `pathAndQuery` (already URI-encoded); the answer buffered. */
+export function s3Request(coords, method, pathAndQuery, body) {
+  const url = `${coords.endpoint}${pathAndQuery}`;
+  const headers = signHeaders({
+    method,
+    url,
+    headers: body === undefined ? {} : { 'content-length': Buffer.byteLength(body) },
+    payloadHash: body === undefined ? 'UNSIGNED-PAYLOAD' : hashPayload(body),
+    accessKeyId: coords.accessKeyId,
+    secretAccessKey: coords.secretAccessKey,
+    region: coords.region,
+  });
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent: false, timeout: 10_000 }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.once('timeout', () => req.destroy(new Error(`${method} ${url}: no answer within 10 s`)));
+    req.once('error', reject);
+    req.end(body);
+  });
+}
+
+// ---- processes -----------------------------------------------------------------------
+
+// Any HTTP answer (403 without a signature is fine) means the server is serving.
 function probe(port) {
   return new Promise((resolve) => {
     const req = http.get({ host: HOST, port, path: '/', agent: false, timeout: 1000 }, (res) => {
@@ -106,6 +209,8 @@ function probe(port) {
     req.once('error', () => resolve(false));
   });
 }
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Children and temp dirs to clean up if the parent exits without calling stop().
 const live = new Map(); // child -> temp dir to remove (or undefined)
@@ -129,138 +234,250 @@ function track(child, tempDir) {
 }
 
 function checkBucketName(name) {
-  // A bucket is a directory under the data dir, so refuse anything path-like.
+  // s3s-fs keeps a bucket as a directory under the data dir, so refuse anything path-like.
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name)) throw new Error(`invalid bucket name: ${JSON.stringify(name)}`);
 }
 
-/** Spawn s3s-fs once on `port`; resolves when it answers HTTP, rejects with its output otherwise. */
-async function spawnServer(bin, args, port, tempDir) {
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  track(child, tempDir);
-  let log = '';
-  const append = (chunk) => {
-    log = (log + chunk).slice(-LOG_LIMIT);
-  };
-  // s3s-fs logs to stdout (tracing) and fatal errors to stderr: keep both for error messages.
-  child.stdout.setEncoding('utf8').on('data', append);
-  child.stderr.setEncoding('utf8').on('data', append);
-  const exited = new Promise((resolve) => {
-    child.once('error', (err) => {
-      append(`\nspawn error: ${err.message}`);
-      resolve();
+/**
+ * Spawns `bin` until it answers HTTP on its port and `ready()` holds. A fixed port that is
+ * still taken (right after a kill) is tried again; without one, another free port is.
+ * Rejects with the process output otherwise.
+ */
+async function launch({ name, bin, args, env, port: fixedPort, ready, timeoutMs, tempDir }) {
+  for (let attempt = 1; ; attempt++) {
+    const port = fixedPort ?? (await freePort());
+    const child = spawn(bin, args(port), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    track(child, tempDir);
+    let log = '';
+    const append = (chunk) => {
+      log = (log + chunk).slice(-LOG_LIMIT);
+    };
+    // Servers log to stdout and fatal errors to stderr: keep both for error messages.
+    child.stdout.setEncoding('utf8').on('data', append);
+    child.stderr.setEncoding('utf8').on('data', append);
+    let dead = false;
+    const exited = new Promise((resolve) => {
+      child.once('error', (err) => {
+        append(`\nspawn error: ${err.message}`);
+        resolve();
+      });
+      child.once('exit', () => resolve());
+    }).then(() => {
+      dead = true;
+      live.delete(child);
     });
-    child.once('exit', () => resolve());
-  });
 
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let dead = false;
-  exited.then(() => (dead = true));
-  while (!dead && Date.now() < deadline) {
-    if (await probe(port)) {
-      // Don't let a forgotten server keep the parent alive; the exit hook kills it.
-      child.unref();
-      child.stdout.unref?.();
-      child.stderr.unref?.();
-      return { child, exited };
+    const deadline = Date.now() + timeoutMs;
+    while (!dead && Date.now() < deadline) {
+      if ((await probe(port)) && !dead && (await ready(port).catch(() => false))) {
+        // A forgotten server must not keep the parent alive; the exit hook kills it.
+        child.unref();
+        child.stdout.unref?.();
+        child.stderr.unref?.();
+        return { child, exited, port };
+      }
+      await sleep(50);
     }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const why = dead ? `exited (code ${child.exitCode}, signal ${child.signalCode})` : `did not answer within ${READY_TIMEOUT_MS} ms`;
-  if (!dead) {
-    child.kill('SIGKILL');
+    const why = dead ? `exited (code ${child.exitCode}, signal ${child.signalCode})` : `was not ready within ${timeoutMs} ms`;
+    if (!dead) child.kill('SIGKILL');
     await exited;
+    if (attempt < (fixedPort ? 5 : 3) && /in use|AddrInUse/i.test(log)) {
+      if (fixedPort) await sleep(300);
+      continue;
+    }
+    throw new Error(`${name} on ${HOST}:${port} ${why} (attempt ${attempt}); output:\n${log.trim() || '(none)'}`);
   }
-  live.delete(child);
-  const err = new Error(`s3s-fs on ${HOST}:${port} ${why}; output:\n${log.trim() || '(none)'}`);
-  err.addrInUse = /in use|AddrInUse/i.test(log);
-  throw err;
 }
 
+/** Garage's config, kept with the data so that a restart uses the same RPC port, secret and paths. */
+async function writeGarageConfig(dataDir, port) {
+  const config = path.join(dataDir, 'garage.toml');
+  if (existsSync(config)) return config;
+  const rpcPort = await freePort();
+  const lines = [
+    `metadata_dir = ${JSON.stringify(path.join(dataDir, 'meta'))}`,
+    `data_dir = ${JSON.stringify(path.join(dataDir, 'data'))}`,
+    'db_engine = "sqlite"',
+    'replication_factor = 1',
+    // Test data is random: compressing it only costs CPU on a 2-core machine.
+    'compression_level = "none"',
+    `rpc_bind_addr = "${HOST}:${rpcPort}"`,
+    `rpc_public_addr = "${HOST}:${rpcPort}"`,
+    `rpc_secret = "${randomBytes(32).toString('hex')}"`,
+    '',
+    '[s3_api]',
+    `s3_region = "${GARAGE_REGION}"`,
+    `api_bind_addr = "${HOST}:${port}"`,
+    // Virtual-hosted style: <bucket>.localhost:<any port>.
+    'root_domain = ".localhost"',
+    '',
+  ];
+  writeFileSync(config, lines.join('\n'), { mode: 0o600 });
+  return config;
+}
+
+/** How to run each kind: binary, arguments, environment, readiness. */
+const KINDS = {
+  's3s-fs': async ({ dataDir, bucket, accessKeyId, secretAccessKey, domains }) => {
+    await mkdir(path.join(dataDir, bucket), { recursive: true });
+    return {
+      bin: await findOrInstallS3sFs(),
+      args: (port) => {
+        const args = ['--host', HOST, '--port', String(port), '--access-key', accessKeyId, '--secret-key', secretAccessKey];
+        // s3s matches the Host header *with* its port against --domain, so `localhost` alone
+        // would read `test-bucket.localhost:PORT` as a bucket named after the whole host.
+        for (const d of domains) args.push('--domain', d.includes(':') ? d : `${d}:${port}`);
+        return [...args, dataDir];
+      },
+      ready: async () => true,
+      timeoutMs: 15_000,
+    };
+  },
+  garage: async ({ dataDir, port, bucket, accessKeyId, secretAccessKey, coords }) => {
+    const bin = findGarage();
+    if (!bin) throw new Error(`garage not found (set GARAGE_BIN or install it: cargo install garage@${GARAGE_VERSION} --locked)`);
+    const config = await writeGarageConfig(dataDir, port);
+    return {
+      bin,
+      // --single-node lays out this one node; --default-bucket creates the key (imported with
+      // our id and secret) and the bucket with read/write/owner rights. Both are idempotent,
+      // so a restart on the same directory is fine.
+      args: () => ['-c', config, 'server', '--single-node', '--default-bucket'],
+      env: {
+        GARAGE_DEFAULT_ACCESS_KEY: accessKeyId,
+        GARAGE_DEFAULT_SECRET_KEY: secretAccessKey,
+        GARAGE_DEFAULT_BUCKET: bucket,
+        RUST_LOG: process.env.RUST_LOG ?? 'garage=warn',
+      },
+      // Ready when the bucket answers a signed HEAD.
+      ready: async () => (await s3Request(coords, 'HEAD', `/${bucket}`)).status === 200,
+      timeoutMs: 30_000,
+    };
+  },
+  moto: async ({ dataDir, bucket, coords }) => {
+    const bin = findMoto();
+    if (!bin) throw new Error('moto_server not found (set MOTO_SERVER_BIN or install it: pip install "moto[server]")');
+    return {
+      bin,
+      args: (port) => ['-H', HOST, '-p', String(port)],
+      // Large bodies spool to TMPDIR: keep them in the server's directory.
+      env: { TMPDIR: dataDir },
+      // moto keeps state in memory: (re)create the bucket, then it is ready.
+      ready: async () => {
+        const res = await s3Request(coords, 'PUT', `/${bucket}`);
+        return res.status === 200 || /BucketAlreadyOwnedByYou/.test(res.body);
+      },
+      timeoutMs: 30_000,
+    };
+  },
+};
+
 /**
- * Start s3s-fs on a free 127.0.0.1 port with a bucket ready to use.
- * `domain` may be a list, e.g. ['localhost', `localhost:${proxyPort}`] so that requests relayed
- * by a proxy (whose port is in the signed Host header) are understood too.
- * @param {{ bucket?: string, accessKeyId?: string, secretAccessKey?: string, domain?: string | string[], dataDir?: string }} [opts]
+ * Starts a server of `opts.kind` (default s3s-fs) on 127.0.0.1 with a bucket ready to use.
+ * @param {import('./s3-server.d.mts').S3ServerOptions} [opts]
+ * @returns {Promise<import('./s3-server.d.mts').S3Server>}
  */
-export async function startS3Server(opts = {}) {
+export async function startServer(opts = {}) {
   const {
+    kind = 's3s-fs',
     bucket = 'test-bucket',
     // Random credentials, so nothing secret is hard-coded and SigV4 is really exercised.
     accessKeyId = randomBytes(10).toString('hex'),
     secretAccessKey = randomBytes(20).toString('hex'),
     domain,
-    dataDir,
   } = opts;
+  if (!KINDS[kind]) throw new Error(`unknown server kind ${JSON.stringify(kind)}: expected one of ${SERVER_KINDS.join(', ')}`);
   checkBucketName(bucket);
   const domains = [domain ?? []].flat();
-  const bin = await findOrInstallS3sFs();
-  const ownDir = dataDir === undefined;
-  const root = ownDir ? await mkdtemp(path.join(os.tmpdir(), 's3s-fs-')) : path.resolve(dataDir);
-
-  const argsFor = (port) => {
-    const args = ['--host', HOST, '--port', String(port), '--access-key', accessKeyId, '--secret-key', secretAccessKey];
-    // s3s matches the Host header *with* its port against --domain, so `localhost` alone
-    // would read `test-bucket.localhost:PORT` as a bucket named after the whole host.
-    for (const d of domains) args.push('--domain', d.includes(':') ? d : `${d}:${port}`);
-    return [...args, root];
-  };
+  const region = regionOf(kind);
+  const ownDir = opts.dataDir === undefined;
+  const dataDir = ownDir ? await mkdtemp(path.join(os.tmpdir(), `s3-${kind}-`)) : path.resolve(opts.dataDir);
 
   let started;
   try {
-    await mkdir(path.join(root, bucket), { recursive: true });
-    // The port can be taken between freePort() and s3s-fs binding it: retry a few times.
-    for (let attempt = 1; !started; attempt++) {
-      const port = await freePort();
-      try {
-        started = { port, ...(await spawnServer(bin, argsFor(port), port, ownDir ? root : undefined)) };
-      } catch (err) {
-        if (!err.addrInUse || attempt >= 3) throw err;
-      }
-    }
+    await mkdir(dataDir, { recursive: true });
+    // Garage keeps its port in its config and moto's readiness check needs it: pick it first.
+    const port = opts.port ?? (kind === 's3s-fs' ? undefined : await freePort());
+    const coords = { endpoint: `http://${HOST}:${port}`, region, accessKeyId, secretAccessKey };
+    const how = await KINDS[kind]({ dataDir, port, bucket, accessKeyId, secretAccessKey, domains, coords });
+    started = await launch({ name: kind, port, tempDir: ownDir ? dataDir : undefined, ...how });
   } catch (err) {
-    if (ownDir) await rm(root, { recursive: true, force: true });
+    if (ownDir) await rm(dataDir, { recursive: true, force: true });
     throw err;
   }
 
   const { child, exited, port } = started;
-
+  const endpoint = `http://${HOST}:${port}`;
+  const running = () => child.exitCode === null && child.signalCode === null;
   let stopping;
-  const stop = () =>
-    (stopping ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
-        await exited;
-        clearTimeout(timer);
-      }
-      live.delete(child);
-      if (ownDir) await rm(root, { recursive: true, force: true });
-    })());
-
   return {
-    endpoint: `http://${HOST}:${port}`,
+    kind,
+    endpoint,
     host: HOST,
     port,
-    region: 'us-east-1',
+    region,
     bucket,
     accessKeyId,
     secretAccessKey,
-    dataDir: root,
+    dataDir,
     domain: domains[0],
     pid: child.pid,
+    exited,
+    async kill(signal = 'SIGKILL') {
+      if (running()) child.kill(signal);
+      await exited;
+    },
+    stop: () =>
+      (stopping ??= (async () => {
+        if (running()) {
+          child.kill('SIGTERM');
+          const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+          await exited;
+          clearTimeout(timer);
+        }
+        live.delete(child);
+        if (ownDir) await rm(dataDir, { recursive: true, force: true });
+      })()),
     async createBucket(name) {
       checkBucketName(name);
-      await mkdir(path.join(root, name), { recursive: true });
+      if (kind === 's3s-fs') {
+        await mkdir(path.join(dataDir, name), { recursive: true });
+        return;
+      }
+      const res = await s3Request({ endpoint, region, accessKeyId, secretAccessKey }, 'PUT', `/${name}`);
+      if (res.status !== 200) throw new Error(`CreateBucket ${name} answered ${res.status}: ${res.body}`);
     },
-    stop,
   };
+}
+
+/**
+ * Starts s3s-fs. `domain` may be a list, e.g. ['localhost', `localhost:${proxyPort}`] so that
+ * requests relayed by a proxy (whose port is in the signed Host header) are understood too.
+ */
+export function startS3Server(opts = {}) {
+  return startServer({ ...opts, kind: 's3s-fs' });
+}
+
+/** Starts Garage (one node). */
+export function startGarage(opts = {}) {
+  return startServer({ ...opts, kind: 'garage' });
+}
+
+/** Starts moto_server. */
+export function startMoto(opts = {}) {
+  return startServer({ ...opts, kind: 'moto' });
 }
 
 async function main() {
   const { values } = parseArgs({
-    options: { bucket: { type: 'string' }, domain: { type: 'string', multiple: true }, 'data-dir': { type: 'string' } },
+    options: {
+      server: { type: 'string', default: 's3s-fs' },
+      bucket: { type: 'string' },
+      domain: { type: 'string', multiple: true },
+      'data-dir': { type: 'string' },
+    },
   });
-  const server = await startS3Server({ bucket: values.bucket, domain: values.domain, dataDir: values['data-dir'] });
+  const server = await startServer({ kind: values.server, bucket: values.bucket, domain: values.domain, dataDir: values['data-dir'] });
   const keepAlive = setInterval(() => {}, 1 << 30); // the child is unref'd, so hold the loop open
   process.stdout.write(
     [
@@ -272,7 +489,7 @@ async function main() {
       '',
     ].join('\n'),
   );
-  process.stderr.write(`s3s-fs pid ${server.pid}, data in ${server.dataDir}; Ctrl-C to stop\n`);
+  process.stderr.write(`${server.kind} pid ${server.pid}, data in ${server.dataDir}; Ctrl-C to stop\n`);
   if (server.domain) process.stderr.write(`virtual-hosted style: http://${server.bucket}.${server.domain}:${server.port}/\n`);
   for (const sig of ['SIGINT', 'SIGTERM']) {
     process.once(sig, async () => {

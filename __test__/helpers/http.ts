@@ -1,6 +1,6 @@
 // Signed raw HTTP requests for helper tests (no dependency on the library under test).
 import http from 'node:http';
-import { hashPayload, signHeaders } from './sigv4';
+import { hashPayload, signHeaders } from '../../scripts/s3-server.mjs';
 
 export interface RawResponse {
   status: number;

@@ -1,12 +1,11 @@
 import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startS3Server } from '../../scripts/s3-server.mjs';
+import { signHeaders, startS3Server } from '../../scripts/s3-server.mjs';
 import { startTestServer } from './servers';
 import { signedRequest } from './http';
 import { startProxy, type TestProxy } from './proxy.mjs';
 import { testServer, uniqueKey } from './s3';
-import { signHeaders } from './sigv4';
 
 const s3 = testServer();
 const creds = { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region };

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// Compatibility matrix: runs the integration suite (vitest) once per S3 server and writes a
-// table server × feature (feature = test file › top-level describe) to stdout and to
-// docs/compatibility.md (between its matrix markers), with the command, date and wall times.
+// Compatibility matrix: runs the integration suite (vitest) once per S3 server and prints a
+// table server × feature (feature = test file › top-level describe), with the command, date
+// and wall times; with --write-docs also into docs/compatibility.md (between its matrix
+// markers). Without it no tracked file changes, so `npm test` leaves the tree as it was.
 //
 //   node scripts/matrix.mjs                       # s3s-fs, garage and moto (npm run test:js)
 //   node scripts/matrix.mjs --servers garage,moto # some of them (or MATRIX_SERVERS=...)
-//   node scripts/matrix.mjs --no-docs -- __test__/errors.test.ts   # extra args go to vitest
+//   node scripts/matrix.mjs --write-docs          # and update docs/compatibility.md
+//   node scripts/matrix.mjs -- __test__/errors.test.ts   # extra args go to vitest
 //
 // Each run: S3_TEST_SERVER=<server> npx vitest run, with the JSON report in
 // test-results/vitest-<server>.json (VITEST_JSON_OUTPUT, see vitest.config.ts). Exit code 1
@@ -18,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { findOnPath, isExecutable } from './s3-server.mjs';
+import { findGarage, findMoto, GARAGE_VERSION, S3S_FS_VERSION } from './s3-server.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ALL = ['s3s-fs', 'garage', 'moto'];
@@ -29,6 +31,8 @@ const END = '<!-- matrix:end -->';
 const { values, positionals } = parseArgs({
   options: {
     servers: { type: 'string' },
+    'write-docs': { type: 'boolean', default: false },
+    // The old opt-out, now the default; still accepted.
     'no-docs': { type: 'boolean', default: false },
   },
   allowPositionals: true,
@@ -42,27 +46,27 @@ const vitestArgs = positionals;
 
 // ---- which servers can run here ----------------------------------------------------
 
-const cargoBin = path.join(process.env.CARGO_HOME ?? path.join(os.homedir(), '.cargo'), 'bin');
-
-function garageBin() {
-  return process.env.GARAGE_BIN || findOnPath('garage') || [path.join(cargoBin, 'garage')].find(isExecutable);
-}
-function motoBin() {
-  return process.env.MOTO_SERVER_BIN || findOnPath('moto_server');
+/** The binary (undefined when missing), or why looking for it failed (e.g. a bad GARAGE_BIN). */
+function lookup(find) {
+  try {
+    return { bin: find() };
+  } catch (err) {
+    return { error: err.message };
+  }
 }
 
 /** Why a server cannot run here (undefined when it can), and its version. */
 function probe(server) {
-  if (server === 's3s-fs') return { version: 's3s-fs 0.14.1' };
+  if (server === 's3s-fs') return { version: `s3s-fs ${S3S_FS_VERSION}` };
   if (server === 'garage') {
-    const bin = garageBin();
-    if (!bin) return { missing: 'garage not found: cargo install garage@2.5.0 --locked (or set GARAGE_BIN)' };
+    const { bin, error } = lookup(findGarage);
+    if (!bin) return { missing: error ?? `garage not found: cargo install garage@${GARAGE_VERSION} --locked (or set GARAGE_BIN)` };
     const out = spawnSync(bin, ['--version'], { encoding: 'utf8' });
     const version = /v?(\d+\.\d+\.\d+)/.exec(`${out.stdout}${out.stderr}`)?.[1];
     return { version: `Garage ${version ?? '(version unknown)'}` };
   }
-  const bin = motoBin();
-  if (!bin) return { missing: 'moto_server not found: pip install "moto[server]" (or set MOTO_SERVER_BIN)' };
+  const { bin, error } = lookup(findMoto);
+  if (!bin) return { missing: error ?? 'moto_server not found: pip install "moto[server]" (or set MOTO_SERVER_BIN)' };
   const out = spawnSync('python3', ['-c', 'import moto; print(moto.__version__)'], { encoding: 'utf8' });
   return { version: `moto ${out.status === 0 ? out.stdout.trim() : '(version unknown)'}` };
 }
@@ -189,7 +193,7 @@ for (const [feature, row] of features) {
 const lines = [...markdown('test file', byFile), '', ...markdown('feature (test file › top-level describe)', features)];
 
 const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-const command = `node scripts/matrix.mjs${values.servers ? ` --servers ${values.servers}` : ''}${vitestArgs.length ? ` -- ${vitestArgs.join(' ')}` : ''}`;
+const command = `node scripts/matrix.mjs${values.servers ? ` --servers ${values.servers}` : ''}${values['write-docs'] ? ' --write-docs' : ''}${vitestArgs.length ? ` -- ${vitestArgs.join(' ')}` : ''}`;
 const versions = servers.map((s) => results[s].version ?? s).join(', ');
 const failureLines = servers.flatMap((s) => [
   ...(results[s].missing ? [`- ${s}: not run: ${results[s].missing}`] : []),
@@ -197,7 +201,7 @@ const failureLines = servers.flatMap((s) => [
 ]);
 const generated = [
   `Run ${date} on ${os.cpus().length} CPUs (${os.platform()} ${os.arch()}, Node ${process.version}): \`${command}\``,
-  `(\`npm run test:js\`). Servers: ${versions}.`,
+  `(\`npm run test:js\` runs the same without --write-docs). Servers: ${versions}.`,
   '',
   'Cells: passed/run per feature (`fail` when any test failed); skipped tests are those a',
   'server cannot do (see "Server differences").',
@@ -209,7 +213,7 @@ const generated = [
 
 console.log(`\n${generated}\n`);
 
-if (!values['no-docs']) {
+if (values['write-docs']) {
   let doc;
   if (existsSync(DOC)) {
     const old = readFileSync(DOC, 'utf8');
@@ -221,6 +225,8 @@ if (!values['no-docs']) {
   mkdirSync(path.dirname(DOC), { recursive: true });
   writeFileSync(DOC, doc);
   console.log(`written to ${path.relative(ROOT, DOC)}`);
+} else {
+  console.log(`(not written to ${path.relative(ROOT, DOC)}: add --write-docs for that)`);
 }
 
 const ok = servers.every((s) => results[s].code === 0 && results[s].report && failures[s].length === 0);

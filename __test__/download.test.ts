@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileNotFoundError, S3StorageBackend, StorageError } from '../lib/index.mjs';
 import { startProxy, type TestProxy } from './helpers/proxy.mjs';
 import { testServer, uniqueKey } from './helpers/s3';
-import { generatedSource, hashStream, KiB, md5, MiB, randomBuffer, readAll, sampleRss, sha256, sleep } from './helpers/streams';
+import { drain, generatedSource, hashStream, md5, MiB, randomBuffer, readAll, sampleRss, sha256, sleep } from './helpers/streams';
 
 const s3 = testServer();
 
@@ -243,13 +243,7 @@ describe('download: broken connection', () => {
   it('a connection cut mid-body makes the stream emit StorageError(unavailable)', async () => {
     const faultsBefore = proxy.faults().cutResponse ?? 0;
     const stream = await proxied.download(key);
-    let received = 0;
-    let caught: unknown;
-    try {
-      for await (const chunk of stream) received += (chunk as Buffer).length;
-    } catch (e) {
-      caught = e;
-    }
+    const { received, caught } = await drain(stream);
     expect(proxy.faults().cutResponse).toBe(faultsBefore + 1);
     expect(received).toBeLessThan(data.length);
     expect(caught).toBeInstanceOf(StorageError);

@@ -3,25 +3,7 @@
 import { getEventListeners } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3StorageBackend } from '../lib/index.mjs';
-import {
-  backendAt,
-  expectNoLeftovers,
-  expectTyped,
-  faultFigures,
-  fp,
-  holds,
-  OCTET,
-  rejection,
-  RETRY,
-  slowSource,
-  startProxied,
-  stopProxied,
-  streamOf,
-  timed,
-  until,
-  type Server,
-} from './helpers/faults';
-import type { TestProxy } from './helpers/proxy.mjs';
+import { backendAt, expectNoLeftovers, expectTyped, faultFigures, fp, holds, OCTET, rejection, RETRY, slowSource, startProxied, stopProxied, streamOf, timed, until, type Proxied } from './helpers/faults';
 import { uniqueKey } from './helpers/s3';
 import { generatedSource, KiB, MiB, randomBuffer, readAll, sleep } from './helpers/streams';
 
@@ -35,11 +17,8 @@ const PATIENT_MS = 20_000;
 const AT_ONCE_MS = 5_000;
 
 describe('AbortSignal on every method', () => {
-  let server: Server;
-  let proxy: TestProxy;
-  let b: S3StorageBackend;
+  let { server, proxy, b, direct } = {} as Proxied;
   let patient: S3StorageBackend; // requestMs 20 s: only the abort can end a stall quickly
-  let direct: S3StorageBackend;
   const key = uniqueKey('abort');
   const data = randomBuffer(16 * MiB);
   beforeAll(async () => {

@@ -5,20 +5,7 @@ import { Readable } from 'node:stream';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileNotFoundError, S3StorageBackend } from '../lib/index.mjs';
-import {
-  backendAt,
-  expectNoLeftovers,
-  expectTyped,
-  faultFigures,
-  KIND,
-  OCTET,
-  rejection,
-  startProxied,
-  stopProxied,
-  streamOf,
-  type Server,
-} from './helpers/faults';
-import type { TestProxy } from './helpers/proxy.mjs';
+import { backendAt, expectNoLeftovers, expectTyped, faultFigures, KIND, OCTET, rejection, startProxied, stopProxied, streamOf, type Proxied, type Server } from './helpers/faults';
 import { uniqueKey } from './helpers/s3';
 import { startTestServer } from './helpers/servers';
 import { generatedSource, KiB, MiB, randomBuffer, sleep } from './helpers/streams';
@@ -106,9 +93,7 @@ describe('wrong credentials, missing bucket: the right reason, and the secret no
 // ---- bad input ------------------------------------------------------------------------
 
 describe('bad input is refused before any request', () => {
-  let server: Server;
-  let proxy: TestProxy;
-  let b: S3StorageBackend;
+  let { server, proxy, b } = {} as Proxied;
   beforeAll(async () => {
     ({ server, proxy, b } = await startProxied());
   });

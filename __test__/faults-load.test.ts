@@ -1,19 +1,15 @@
 // Load: many destroyed downloads, concurrent uploads to one key, 500 mixed operations at
 // once. Shared helpers and conventions: helpers/faults.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { S3StorageBackend, StorageError } from '../lib/index.mjs';
-import { expectNoLeftovers, faultFigures, fp, holds, KIND, OCTET, startProxied, stopProxied, streamOf, type Server } from './helpers/faults';
-import type { TestProxy } from './helpers/proxy.mjs';
+import type { StorageError } from '../lib/index.mjs';
+import { expectNoLeftovers, faultFigures, fp, holds, KIND, OCTET, startProxied, stopProxied, streamOf, type Proxied } from './helpers/faults';
 import { uniqueKey } from './helpers/s3';
 import { KiB, MiB, randomBuffer, readAll } from './helpers/streams';
 
 const figures = faultFigures();
 
 describe('load', () => {
-  let server: Server;
-  let proxy: TestProxy;
-  let b: S3StorageBackend; // through the proxy, which counts connections
-  let direct: S3StorageBackend;
+  let { server, proxy, b, direct } = {} as Proxied; // b: through the proxy, which counts connections
   const key = uniqueKey('load');
   const data = randomBuffer(256 * KiB);
   // Load is not a fault: timeouts a loaded 2-core machine can meet (1 s is too short for

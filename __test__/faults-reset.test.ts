@@ -1,33 +1,15 @@
 // Faults: connections reset (or closed) after N bytes of an upload or a download, and
 // answers lost after the server did the work. Shared helpers and conventions: helpers/faults.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { S3StorageBackend, StorageError } from '../lib/index.mjs';
-import {
-  expectNoLeftovers,
-  expectTyped,
-  faultFigures,
-  fp,
-  holds,
-  OCTET,
-  rejection,
-  RETRY,
-  settle,
-  startProxied,
-  stopProxied,
-  streamOf,
-  type Server,
-} from './helpers/faults';
-import type { TestProxy } from './helpers/proxy.mjs';
+import type { StorageError } from '../lib/index.mjs';
+import { expectNoLeftovers, expectTyped, faultFigures, fp, holds, OCTET, rejection, RETRY, settle, startProxied, stopProxied, streamOf, type Proxied } from './helpers/faults';
 import { uniqueKey } from './helpers/s3';
-import { generatedSource, hashStream, KiB, MiB, randomBuffer, readAll } from './helpers/streams';
+import { drain, generatedSource, hashStream, KiB, MiB, randomBuffer, readAll } from './helpers/streams';
 
 const figures = faultFigures();
 
 describe('connection reset after N bytes', () => {
-  let server: Server;
-  let proxy: TestProxy;
-  let b: S3StorageBackend;
-  let direct: S3StorageBackend;
+  let { server, proxy, b, direct } = {} as Proxied;
   beforeAll(async () => ({ server, proxy, b, direct } = await startProxied()));
   afterAll(() => stopProxied(server, proxy));
 
@@ -200,13 +182,7 @@ describe('connection reset after N bytes', () => {
       proxy.reset();
       proxy.resetResponse(after, 1, { method: 'GET' });
       const stream = await b.download(key);
-      let received = 0;
-      let caught: unknown;
-      try {
-        for await (const chunk of stream) received += (chunk as Buffer).length;
-      } catch (e) {
-        caught = e;
-      }
+      const { received, caught } = await drain(stream);
       expect(proxy.faults().resetResponse).toBe(1);
       expect(received).toBeLessThanOrEqual(after);
       expectTyped(caught, 'unavailable', 'download', key);

@@ -3,23 +3,7 @@
 // conventions: helpers/faults.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3StorageBackend, StorageError } from '../lib/index.mjs';
-import {
-  backendAt,
-  expectNoLeftovers,
-  expectTyped,
-  faultFigures,
-  fp,
-  holds,
-  OCTET,
-  rejection,
-  RETRY,
-  startProxied,
-  stopProxied,
-  streamOf,
-  target,
-  timed,
-  type Server,
-} from './helpers/faults';
+import { backendAt, expectNoLeftovers, expectTyped, faultFigures, fp, holds, OCTET, rejection, RETRY, startProxied, stopProxied, streamOf, target, timed, type Proxied, type Server } from './helpers/faults';
 import { startProxy, type TestProxy } from './helpers/proxy.mjs';
 import { uniqueKey } from './helpers/s3';
 import { generatedSource, hashStream, KiB, MiB, randomBuffer, readAll } from './helpers/streams';
@@ -27,10 +11,7 @@ import { generatedSource, hashStream, KiB, MiB, randomBuffer, readAll } from './
 const figures = faultFigures();
 
 describe('503 SlowDown', () => {
-  let server: Server;
-  let proxy: TestProxy;
-  let b: S3StorageBackend;
-  let direct: S3StorageBackend;
+  let { server, proxy, b, direct } = {} as Proxied;
   const key = uniqueKey('slowdown');
   const data = randomBuffer(64 * KiB);
   beforeAll(async () => {

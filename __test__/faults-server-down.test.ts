@@ -6,24 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3StorageBackend } from '../lib/index.mjs';
-import {
-  backendAt,
-  expectNoLeftovers,
-  expectTyped,
-  faultFigures,
-  fp,
-  holds,
-  KIND,
-  OCTET,
-  rejection,
-  RETRY,
-  slowSource,
-  streamOf,
-  target,
-  timed,
-  unfinished,
-  until,
-} from './helpers/faults';
+import { backendAt, expectNoLeftovers, expectTyped, faultFigures, fp, holds, KIND, OCTET, rejection, RETRY, slowSource, streamOf, target, timed, unfinished, until } from './helpers/faults';
 import { startProxy } from './helpers/proxy.mjs';
 import { uniqueKey } from './helpers/s3';
 import { freePort, regionOf, startTestServer, type TestServer } from './helpers/servers';

@@ -2,33 +2,14 @@
 // than contentLength. Shared helpers and conventions: helpers/faults.ts.
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { S3StorageBackend } from '../lib/index.mjs';
-import {
-  expectNoLeftovers,
-  expectTyped,
-  failingSource,
-  faultFigures,
-  fp,
-  holds,
-  OCTET,
-  rejection,
-  silentSource,
-  startProxied,
-  stopProxied,
-  until,
-  type Server,
-} from './helpers/faults';
-import type { TestProxy } from './helpers/proxy.mjs';
+import { expectNoLeftovers, expectTyped, failingSource, faultFigures, fp, holds, OCTET, rejection, silentSource, startProxied, stopProxied, until, type Proxied } from './helpers/faults';
 import { uniqueKey } from './helpers/s3';
 import { generatedSource, KiB, MiB, randomBuffer, sleep } from './helpers/streams';
 
 const figures = faultFigures();
 
 describe('source streams that fail, never end, or have the wrong length', () => {
-  let server: Server;
-  let proxy: TestProxy;
-  let b: S3StorageBackend;
-  let direct: S3StorageBackend;
+  let { server, proxy, b, direct } = {} as Proxied;
   beforeAll(async () => ({ server, proxy, b, direct } = await startProxied()));
   afterAll(() => stopProxied(server, proxy));
 

@@ -2,33 +2,14 @@
 // request body: requestMs fires, the error is typed, nothing hangs. Shared helpers and
 // conventions: helpers/faults.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { S3StorageBackend } from '../lib/index.mjs';
-import {
-  backendAt,
-  expectNoLeftovers,
-  expectTyped,
-  faultFigures,
-  fp,
-  holds,
-  OCTET,
-  rejection,
-  STALL_TIMEOUTS,
-  startProxied,
-  stopProxied,
-  timed,
-  type Server,
-} from './helpers/faults';
-import type { TestProxy } from './helpers/proxy.mjs';
+import { backendAt, expectNoLeftovers, expectTyped, faultFigures, fp, holds, OCTET, rejection, STALL_TIMEOUTS, startProxied, stopProxied, timed, type Proxied } from './helpers/faults';
 import { uniqueKey } from './helpers/s3';
 import { generatedSource, KiB, MiB, randomBuffer, readAll, sleep } from './helpers/streams';
 
 const figures = faultFigures();
 
 describe('a stalled server: requestMs fires, typed unavailable, no hang', () => {
-  let server: Server;
-  let proxy: TestProxy;
-  let b: S3StorageBackend; // requestMs 1000, 2 attempts
-  let direct: S3StorageBackend;
+  let { server, proxy, b, direct } = {} as Proxied; // b: requestMs 1000, 2 attempts
   const RETRY2 = { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50 };
   const key = uniqueKey('stall');
   const data = randomBuffer(2 * MiB);

@@ -4,7 +4,7 @@ import { S3StorageBackend, StorageError } from '../lib/index.mjs';
 import { startProxy, type TestProxy } from './helpers/proxy.mjs';
 import { startTestServer, type TestServer } from './helpers/servers';
 import { testServer, unfinishedUploads, uniqueKey } from './helpers/s3';
-import { generatedSource, hashStream, KiB, md5, MiB, randomBuffer, readAll, sampleRss, sha256, sleep } from './helpers/streams';
+import { failingSource, generatedSource, hashStream, KiB, md5, MiB, randomBuffer, readAll, sampleRss, sha256, sleep, streamOf } from './helpers/streams';
 
 const s3 = testServer();
 const MULTIPART = { partSize: 5 * MiB, threshold: 5 * MiB, queueSize: 2 };
@@ -33,16 +33,6 @@ async function stored(key: string, via: S3StorageBackend = backend) {
   return hashStream(await via.download(key));
 }
 
-/** A byte stream of the given chunks (not object mode). */
-function streamOf(chunks: (Buffer | Uint8Array | string)[]): Readable {
-  const queue = [...chunks];
-  return new Readable({
-    read() {
-      this.push(queue.length ? queue.shift()! : null);
-    },
-  });
-}
-
 /** Settles `p` and returns the error it rejected with (fails the test if it resolved). */
 async function rejection(p: Promise<unknown>): Promise<StorageError> {
   const result = await p.then(
@@ -51,22 +41,6 @@ async function rejection(p: Promise<unknown>): Promise<StorageError> {
   );
   if (!('error' in result)) throw new Error(`expected a rejection, got ${JSON.stringify(result.value)}`);
   return result.error as StorageError;
-}
-
-/** `total` random bytes in chunks of `chunk`, then the stream fails with `error`. */
-function failingSource(total: number, error: Error, chunk = 256 * KiB): Readable {
-  let sent = 0;
-  return new Readable({
-    read() {
-      if (sent >= total) {
-        setImmediate(() => this.destroy(error));
-        return;
-      }
-      const size = Math.min(chunk, total - sent);
-      sent += size;
-      this.push(randomBuffer(size));
-    },
-  });
 }
 
 describe('upload: bodies', () => {

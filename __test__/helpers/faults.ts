@@ -16,6 +16,8 @@ import { startProxy, type TestProxy } from './proxy.mjs';
 import { selectedServerKind, startTestServer, unfinishedUploads, type TestServer } from './servers';
 import { hashStream, KiB, MiB, randomBuffer, sha256, sleep } from './streams';
 
+export { failingSource, streamOf } from './streams';
+
 export const MULTIPART = { partSize: 5 * MiB, threshold: 5 * MiB, queueSize: 2 };
 export const RETRY = { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50 };
 /** Where a stall is the point (requestMs fires): 1 s. */
@@ -127,16 +129,6 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; valu
   return { ms: Math.round(performance.now() - t0), value };
 }
 
-/** A byte stream of the given chunks (not object mode). */
-export function streamOf(chunks: Buffer[]): Readable {
-  const queue = [...chunks];
-  return new Readable({
-    read() {
-      this.push(queue.length ? queue.shift()! : null);
-    },
-  });
-}
-
 /** `total` random bytes in `chunk`-sized pieces, one every `everyMs` (a slow disk). */
 export function slowSource(total: number, chunk: number, everyMs: number) {
   let sent = 0;
@@ -156,22 +148,6 @@ export function slowSource(total: number, chunk: number, everyMs: number) {
     },
   });
   return { stream, sent: () => sent, bytes: () => Buffer.concat(data) };
-}
-
-/** `before` random bytes, then fails with `error`. */
-export function failingSource(before: number, error: Error, chunk = 256 * KiB): Readable {
-  let sent = 0;
-  return new Readable({
-    read() {
-      if (sent >= before) {
-        setImmediate(() => this.destroy(error));
-        return;
-      }
-      const size = Math.min(chunk, before - sent);
-      sent += size;
-      this.push(randomBuffer(size));
-    },
-  });
 }
 
 /** `before` bytes, then never another byte and never an end. */

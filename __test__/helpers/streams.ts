@@ -98,6 +98,32 @@ export function generatedSource(total: number, options: GenerateOptions = {}): G
   };
 }
 
+/** A byte stream of the given chunks (not object mode). */
+export function streamOf(chunks: (Buffer | Uint8Array | string)[]): Readable {
+  const queue = [...chunks];
+  return new Readable({
+    read() {
+      this.push(queue.length ? queue.shift()! : null);
+    },
+  });
+}
+
+/** `before` random bytes in `chunk`-sized pieces, then the stream fails with `error`. */
+export function failingSource(before: number, error: Error, chunk = 256 * KiB): Readable {
+  let sent = 0;
+  return new Readable({
+    read() {
+      if (sent >= before) {
+        setImmediate(() => this.destroy(error));
+        return;
+      }
+      const size = Math.min(chunk, before - sent);
+      sent += size;
+      this.push(randomBuffer(size));
+    },
+  });
+}
+
 /** Reads a stream to its end: byte count and SHA-256. */
 export async function hashStream(stream: AsyncIterable<unknown>): Promise<{ bytes: number; sha256: string }> {
   const hash = createHash('sha256');
@@ -108,6 +134,17 @@ export async function hashStream(stream: AsyncIterable<unknown>): Promise<{ byte
     bytes += buf.length;
   }
   return { bytes, sha256: hash.digest('hex') };
+}
+
+/** Reads a stream to its end or its error: the bytes received, and the error (undefined when it ended). */
+export async function drain(stream: AsyncIterable<unknown>): Promise<{ received: number; caught: unknown }> {
+  let received = 0;
+  try {
+    for await (const chunk of stream) received += (chunk as Buffer).length;
+  } catch (caught) {
+    return { received, caught };
+  }
+  return { received, caught: undefined };
 }
 
 /** Reads a stream into one Buffer (small objects only). */

@@ -76,8 +76,9 @@ pub(crate) fn classify(operation: Operation, key: &str, bucket: &str, info: Serv
         }
         _ if status >= 500 => Error::Unavailable { operation, key, info },
         _ if status == 403 => Error::AccessDenied { operation, key, info },
-        // No code to say which: the backend asks the bucket (request.rs).
-        _ if status == 404 => Error::NotFound { operation, key, bucket },
+        // A 404 without a code (a HEAD, or a server that is not S3): the key
+        // or the bucket is missing, and request.rs asks the bucket which.
+        _ if status == 404 && info.code.is_none() => Error::NotFound { operation, key, bucket },
         _ => Error::Unknown { operation, key, info },
     }
 }
@@ -102,10 +103,14 @@ mod tests {
             (500, "Whatever", "unavailable"),
             (400, "KeyTooLongError", "invalid_argument"),
             (409, "Conflict", "unknown"),
+            // A lost multipart upload is not a missing object.
+            (404, "NoSuchUpload", "unknown"),
         ];
         for (status, code, reason) in cases {
             assert_eq!(classify(Operation::Download, "k", "b", info(status, code), false).reason(), reason, "{code}");
         }
+        let no_code = ServiceInfo { status: Some(404), ..Default::default() };
+        assert_eq!(classify(Operation::Download, "k", "b", no_code, false).reason(), "not_found");
         let refused = ServiceInfo { detail: "connection refused".into(), ..Default::default() };
         assert_eq!(classify(Operation::Download, "k", "b", refused, true).reason(), "unavailable");
     }

@@ -30,13 +30,14 @@ const { values: args } = parseArgs({
     peers: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
     report: { type: 'string' },
+    save: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 let S = args.smoke ? SIZES.smoke : SIZES.full;
 let ALL = workloads(S);
 if (args.help) {
-  console.log(`usage: node bench/run.mjs [--smoke] [--rounds N] [--only ${Object.keys(ALL).join(',')}] [--peers ${PEERS.join(',')}] [--no-write]\n       node bench/run.mjs --report bench/results/<date>.json   (regenerate docs/benchmarks.md from a saved run)`);
+  console.log(`usage: node bench/run.mjs [--smoke] [--rounds N] [--only ${Object.keys(ALL).join(',')}] [--peers ${PEERS.join(',')}] [--no-write] [--save bench/results/<name>]\n       node bench/run.mjs --report bench/results/<date>.json   (regenerate docs/benchmarks.md from a saved run)`);
   process.exit(0);
 }
 const rounds = Number(args.rounds ?? (args.smoke ? 1 : 3));
@@ -118,6 +119,7 @@ function environment(addon, server) {
       sha256: createHash('sha256').update(readFileSync(addon)).digest('hex').slice(0, 16),
     },
     gitHead: cmdOut('git', ['-C', root, 'rev-parse', '--short', 'HEAD']),
+    ...(process.env.BENCH_BASELINE ? { baselineHead: cmdOut('git', ['-C', process.env.BENCH_BASELINE, 'rev-parse', '--short', 'HEAD']) } : {}),
     loadavgAtStart: os.loadavg(),
   };
 }
@@ -593,6 +595,13 @@ async function main() {
     mkdirSync(path.join(root, 'docs'), { recursive: true });
     writeFileSync(path.join(root, 'docs', 'benchmarks.md'), docsMarkdown(result, summary, targets));
     log(`wrote ${path.relative(root, file)} and docs/benchmarks.md`);
+  } else if (args.save) {
+    // A partial run kept as a result file (e.g. a before/after comparison): <save>.json and <save>.md.
+    const base = args.save.replace(/\.json$/, '');
+    mkdirSync(path.dirname(path.resolve(base)), { recursive: true });
+    writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
+    writeFileSync(`${base}.md`, docsMarkdown(result, summary, targets));
+    log(`wrote ${base}.json and ${base}.md (partial run; docs/benchmarks.md not written)`);
   } else {
     // Still render the report, so --smoke exercises that code too.
     const preview = path.join(os.tmpdir(), `storage-s3-native-bench-${result.mode}.md`);

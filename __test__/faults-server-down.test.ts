@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3StorageBackend } from '../lib/index.mjs';
-import { backendAt, expectNoLeftovers, expectTyped, faultFigures, fp, holds, KIND, OCTET, rejection, RETRY, slowSource, streamOf, target, timed, unfinished, until } from './helpers/faults';
+import { backendAt, expectNoLeftovers, expectTyped, faultFigures, fp, holds, KIND, OCTET, rejection, RETRY, slowSource, streamOf, target, timed, TIMEOUTS, unfinished, until } from './helpers/faults';
 import { startProxy } from './helpers/proxy.mjs';
 import { uniqueKey } from './helpers/s3';
 import { freePort, regionOf, startTestServer, type TestServer } from './helpers/servers';
@@ -43,7 +43,7 @@ describe('the server is down, killed mid-transfer, restarted', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('a service that is down before the call: every method rejects unavailable (503), in bounded time', async () => {
+  it('a service that is down before the call: every method rejects unavailable (503), each well before requestMs', async () => {
     const down = backendAt(`http://127.0.0.1:${await freePort()}`, creds);
     const key = uniqueKey('down');
     const calls: [string, () => Promise<unknown>][] = [
@@ -61,7 +61,9 @@ describe('the server is down, killed mid-transfer, restarted', () => {
       expect(err.message).toMatch(/unavailable/);
       times.push(ms);
     }
-    // 3 attempts with backoff of at most 50 ms each: well under a second; 5 s is "no hang".
+    // 3 refused attempts with backoff of at most 50 ms each: well under a second. A call that
+    // waited for requestMs (5 s) instead of failing on the refusal would break this.
+    for (const ms of times) expect(ms).toBeLessThan(TIMEOUTS.requestMs);
     figures.downBeforeCallMs = times;
     // Signing needs no service.
     await expect(down.getSignedUrl(key)).resolves.toMatchObject({ url: expect.stringContaining(key) });
@@ -86,7 +88,7 @@ describe('the server is down, killed mid-transfer, restarted', () => {
     }
   });
 
-  it('a server that never completes the TCP handshake: connectMs fires, unavailable after maxAttempts, in bounded time', async () => {
+  it('a server that never completes the TCP handshake: connectMs fires (before requestMs would), unavailable after maxAttempts', async () => {
     const listener = await startUnacceptingListener();
     try {
       const hung = backendAt(`http://127.0.0.1:${listener.port}`, creds, { timeouts: { connectMs: 300, requestMs: 5_000 } });
@@ -100,6 +102,7 @@ describe('the server is down, killed mid-transfer, restarted', () => {
         const { ms, value: err } = await timed(() => rejection(call()));
         expectTyped(err, 'unavailable', operation, key);
         expect(err.message).toMatch(/connect/i);
+        expect(ms).toBeLessThan(5_000); // requestMs: the connect timeout, not the request timeout, ended it
         times.push(ms);
       }
       figures.connectTimeoutMs = times;

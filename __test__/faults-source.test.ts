@@ -2,7 +2,7 @@
 // than contentLength. Shared helpers and conventions: helpers/faults.ts.
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectNoLeftovers, expectTyped, failingSource, faultFigures, fp, holds, OCTET, rejection, silentSource, startProxied, stopProxied, until, type Proxied } from './helpers/faults';
+import { expectNoLeftovers, expectTyped, failingSource, faultFigures, fp, holds, OCTET, rejection, silentSource, startProxied, stopProxied, TIMEOUTS, until, type Proxied } from './helpers/faults';
 import { uniqueKey } from './helpers/s3';
 import { generatedSource, KiB, MiB, randomBuffer, sleep } from './helpers/streams';
 
@@ -36,7 +36,7 @@ describe('source streams that fail, never end, or have the wrong length', () => 
     }
   });
 
-  it.each(paths)('never ends (silent after some bytes), %s: an abort rejects aborted promptly; nothing stored, no leftovers', async (_n, contentLength, before, multipart) => {
+  it.each(paths)('never ends (silent after some bytes), %s: an abort rejects aborted before requestMs; nothing stored, no leftovers', async (_n, contentLength, before, multipart) => {
     proxy.clearLog();
     const key = uniqueKey('source-silent');
     const src = silentSource(before);
@@ -50,6 +50,7 @@ describe('source streams that fail, never end, or have the wrong length', () => 
     const err = await upload;
     const ms = Math.round(performance.now() - t0);
     expectTyped(err, 'aborted', 'upload', key);
+    expect(ms).toBeLessThan(TIMEOUTS.requestMs); // the abort, not a timeout, ended it
     (figures.silentSourceAbortMs ??= []).push(ms);
     expect(src.stream.destroyed).toBe(true);
     if (multipart) await expect.poll(() => proxy.ops(key)).toContain('abort');

@@ -57,48 +57,70 @@ const CALLS = {
 }
 
 /**
- * Checks argument `arg` of `method` against the table; returns it (or `{}`
- * when absent). `fail(field, message)` builds the error to throw.
+ * A table entry compiled once: `[{ name, required, words, ok, nested }]`, so a
+ * call's check is a loop over plain records (it runs on every call).
+ */
+function compile(fields) {
+  return Object.entries(fields).map(([name, type]) => {
+    if (typeof type === 'object') return { name, nested: compile(type), words: `an object { ${Object.keys(type).join(', ')} }` }
+    const required = type.endsWith('!')
+    const base = type.replace('!', '')
+    const [words, ok] = TYPES[base]
+    return { name, required, words, ok, strings: base === 'strings' }
+  })
+}
+
+/** Per method and argument: its compiled fields, its first required field, and where other names belong. */
+const SPECS = new Map()
+for (const [method, specs] of Object.entries(CALLS)) {
+  for (const spec of specs) {
+    const required = Object.entries(spec.fields).find(([, t]) => typeof t === 'string' && t.endsWith('!'))?.[0]
+    const elsewhere = (name) => specs.find((s) => s !== spec && name in s.fields)?.arg
+    SPECS.set(method + ':' + spec.arg, { fields: compile(spec.fields), names: spec.fields, required, elsewhere })
+  }
+}
+
+const NONE = Object.freeze({})
+
+/**
+ * Checks argument `arg` of `method` against the table; returns it (or an
+ * empty object when absent). `fail(field, message)` builds the error to throw.
  */
 function check(method, arg, value, fail) {
-  const specs = CALLS[method]
-  const spec = specs.find((s) => s.arg === arg)
+  const spec = SPECS.get(method + ':' + arg)
   if (value === undefined || value === null) {
-    const required = Object.entries(spec.fields).find(([, t]) => typeof t === 'string' && t.endsWith('!'))
-    if (required) throw fail(arg, `must be an object with ${required[0]}`)
-    return {}
+    if (spec.required) throw fail(arg, `must be an object with ${spec.required}`)
+    return NONE
   }
   if (!isObject(value)) throw fail(arg, 'must be an object')
-  checkFields(value, spec.fields, '', (name) => {
-    const home = specs.find((s) => s !== spec && name in s.fields)
-    return home ? `belongs in ${method}()'s ${home.arg} argument, not in ${arg}` : 'unknown option'
-  }, fail)
+  for (const name in value) {
+    if (!Object.hasOwn(spec.names, name) && Object.hasOwn(value, name)) {
+      const home = spec.elsewhere(name)
+      throw fail(name, home ? `belongs in ${method}()'s ${home} argument, not in ${arg}` : 'unknown option')
+    }
+  }
+  checkFields(value, spec.fields, '', fail)
   return value
 }
 
-function checkFields(value, fields, prefix, unknown, fail) {
-  for (const name of Object.keys(value)) {
-    if (!(name in fields)) throw fail(prefix + name, unknown(name))
-  }
-  for (const [name, type] of Object.entries(fields)) {
-    const v = value[name]
-    const field = prefix + name
-    if (typeof type === 'object') {
-      if (v === undefined) continue
-      if (!isObject(v)) throw fail(field, `must be an object { ${Object.keys(type).join(', ')} }`)
-      checkFields(v, type, `${field}.`, () => 'unknown option', fail)
+function checkFields(value, fields, prefix, fail) {
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]
+    const v = value[f.name]
+    if (v === undefined || (v === null && !f.required)) {
+      if (f.required) throw fail(prefix + f.name, `is required (${f.words})`)
       continue
     }
-    const required = type.endsWith('!')
-    const [words, ok] = TYPES[type.replace('!', '')]
-    if (v === undefined || (v === null && !required)) {
-      if (required) throw fail(field, `is required (${words})`)
-      continue
-    }
-    if (!ok(v)) {
-      const bad = type.startsWith('strings') && isObject(v) && Object.entries(v).find(([, s]) => typeof s !== 'string')
-      if (bad) throw fail(`${field}.${bad[0]}`, `must be a string, got ${typeof bad[1]}`)
-      throw fail(field, `must be ${words}, got ${v === null ? 'null' : typeof v}`)
+    if (f.nested) {
+      if (!isObject(v)) throw fail(prefix + f.name, `must be ${f.words}`)
+      for (const name in v) {
+        if (Object.hasOwn(v, name) && !f.nested.some((n) => n.name === name)) throw fail(`${prefix}${f.name}.${name}`, 'unknown option')
+      }
+      checkFields(v, f.nested, `${prefix}${f.name}.`, fail)
+    } else if (!f.ok(v)) {
+      const bad = f.strings && isObject(v) && Object.entries(v).find(([, s]) => typeof s !== 'string')
+      if (bad) throw fail(`${prefix}${f.name}.${bad[0]}`, `must be a string, got ${typeof bad[1]}`)
+      throw fail(prefix + f.name, `must be ${f.words}, got ${v === null ? 'null' : typeof v}`)
     }
   }
 }

@@ -363,7 +363,9 @@ class S3StorageBackend {
 
   async getSignedUrl(key, options) {
     this.#checkKey('getSignedUrl', key)
-    const { signal, ...request } = this.#args('getSignedUrl', 'options', options, key)
+    // napi reads only the signing options from it (not `signal`).
+    const request = this.#args('getSignedUrl', 'options', options, key)
+    const signal = request.signal
     if (signal?.aborted) throw this.#aborted('getSignedUrl', key, signal)
     let signed
     try {

@@ -76,9 +76,10 @@ pub(crate) fn classify(operation: Operation, key: &str, bucket: &str, info: Serv
         }
         _ if status >= 500 => Error::Unavailable { operation, key, info },
         _ if status == 403 => Error::AccessDenied { operation, key, info },
-        // A 404 without a code (a HEAD, or a server that is not S3): the key
-        // or the bucket is missing, and request.rs asks the bucket which.
-        _ if status == 404 && info.code.is_none() => Error::NotFound { operation, key, bucket },
+        // A 404 without an S3 code (a HEAD, or a server that is not S3; the
+        // SDK then names it "NotFound"): the key or the bucket is missing,
+        // and request.rs asks the bucket which.
+        "NotFound" | "" if status == 404 => Error::NotFound { operation, key, bucket },
         _ => Error::Unknown { operation, key, info },
     }
 }
@@ -111,6 +112,7 @@ mod tests {
         }
         let no_code = ServiceInfo { status: Some(404), ..Default::default() };
         assert_eq!(classify(Operation::Download, "k", "b", no_code, false).reason(), "not_found");
+        assert_eq!(classify(Operation::Download, "k", "b", info(404, "NotFound"), false).reason(), "not_found");
         let refused = ServiceInfo { detail: "connection refused".into(), ..Default::default() };
         assert_eq!(classify(Operation::Download, "k", "b", refused, true).reason(), "unavailable");
     }

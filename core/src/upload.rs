@@ -189,7 +189,8 @@ impl Job {
         }
         let mut source = Parts::Slices { data, part_size: mp.part_size as usize };
         let first = source.next(&self.t.cancel).await?.expect("data above threshold");
-        multipart::run(&self.core, &self.t, &self.put, first, source).await
+        // Boxed: the multipart state would otherwise make every small upload's future large.
+        Box::pin(multipart::run(&self.core, &self.t, &self.put, first, source)).await
     }
 
     async fn run_stream(self, rx: mpsc::Receiver<Bytes>, declared: Option<u64>, progress: Progress) -> Result<UploadOutcome> {
@@ -205,7 +206,7 @@ impl Job {
                     None => self.put_object(Vec::new()).await,
                     // Smaller than a part: no need for multipart.
                     Some(part) if ended => self.put_object(part.chunks).await,
-                    Some(part) => multipart::run(&self.core, &self.t, &self.put, part, source).await,
+                    Some(part) => Box::pin(multipart::run(&self.core, &self.t, &self.put, part, source)).await,
                 }
             }
         }

@@ -1,34 +1,61 @@
 #!/usr/bin/env node
 // storage-s3-check: validates a deployment end to end, one PASS/FAIL line per
-// step. With STORAGE_S3_* set it checks that service; with none set it starts
-// a local s3s-fs server and checks against it. Exit code 0 only if all pass.
+// step (or one JSON document with --json). With STORAGE_S3_* set it checks that
+// service; with none set it starts a local s3s-fs server and checks against it,
+// and says so: that run checks this package, not a deployment. It stops after
+// the first failed step that makes the rest meaningless (configuration,
+// connectivity, credentials, bucket), and every step has a time limit, so an
+// endpoint that never answers fails in seconds. Exit code 0 only if all pass.
 // Secrets are never printed.
 
 import { createHash, randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { createS3Backend, generateStorageKey } from '../lib/index.mjs'
 
+const json = process.argv.includes('--json')
 const configured = Object.keys(process.env).some((k) => k.startsWith('STORAGE_S3_') && process.env[k])
-const results = []
+/** Requests of the check: one attempt each, 3 s to connect, 4 s without progress. */
+const CHECK_OPTIONS = { retry: { maxAttempts: 1 }, timeouts: { connectMs: 3000, requestMs: 4000 } }
+/** The longest any one step may take. */
+const STEP_LIMIT_MS = 8000
 
-function line(ok, name, ms, extra = '') {
-  const status = ok ? 'PASS' : 'FAIL'
-  console.log(`${status}  ${name.padEnd(34)} ${ms.toFixed(1).padStart(8)} ms${extra ? `  ${extra}` : ''}`)
+/** What to check, by the error's reason. */
+const HINTS = {
+  unavailable: 'check STORAGE_S3_ENDPOINT (scheme, host, port) and that the service is running and reachable from here',
+  auth: 'check STORAGE_S3_ACCESS_KEY_ID, STORAGE_S3_SECRET_ACCESS_KEY and STORAGE_S3_REGION',
+  access_denied: "check the access key's permissions on the bucket (GetObject, PutObject, DeleteObject, ListBucket)",
+  bucket_not_found: 'check STORAGE_S3_BUCKET, and that STORAGE_S3_ENDPOINT is an S3 service',
+  invalid_argument: 'check the STORAGE_S3_* values',
+}
+/** Reasons after which no later step can pass. */
+const FATAL = new Set(['unavailable', 'auth', 'access_denied', 'bucket_not_found'])
+
+const steps = []
+
+function print(s) {
+  if (json) return
+  const extra = s.ok ? s.detail : `${s.error}${s.reason ? ` [${s.reason}]` : ''}${s.hint ? ` — ${s.hint}` : ''}`
+  console.log(`${s.ok ? 'PASS' : 'FAIL'}  ${s.name.padEnd(34)} ${s.ms.toFixed(1).padStart(8)} ms${extra ? `  ${extra}` : ''}`)
 }
 
+/** Runs a step under the step limit; returns false when the check should stop. */
 async function step(name, fn) {
   const t0 = performance.now()
+  const signal = AbortSignal.timeout(STEP_LIMIT_MS)
+  let s
   try {
-    const extra = await fn()
-    line(true, name, performance.now() - t0, extra)
-    results.push(true)
-    return true
+    const detail = await Promise.race([
+      fn(signal),
+      new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error(`no answer within ${STEP_LIMIT_MS} ms`)), { once: true })),
+    ])
+    s = { name, ok: true, ms: performance.now() - t0, detail: detail ?? '' }
   } catch (err) {
-    const reason = err?.details?.reason ? ` [${err.details.reason}]` : ''
-    line(false, name, performance.now() - t0, `${err?.message ?? err}${reason}`)
-    results.push(false)
-    return false
+    const reason = err?.details?.reason ?? (signal.aborted ? 'unavailable' : undefined)
+    s = { name, ok: false, ms: performance.now() - t0, error: err?.message ?? String(err), reason, hint: HINTS[reason] ?? (err?.details?.issues ? HINTS.invalid_argument : undefined) }
   }
+  steps.push(s)
+  print(s)
+  return s.ok || !FATAL.has(s.reason)
 }
 
 function sha256(buf) {
@@ -41,13 +68,69 @@ async function readAll(stream) {
   return Buffer.concat(chunks)
 }
 
-async function main() {
-  let server
-  let env = process.env
+async function main(target) {
+  let backend
+  const configOk = await step('configuration', async () => {
+    backend = createS3Backend(target.env, CHECK_OPTIONS)
+    const d = backend.describe()
+    return `${d.endpoint ?? 'AWS S3'} bucket=${d.bucket} region=${d.region} ${d.forcePathStyle ? 'path-style' : 'virtual-hosted'}${target.local ? ' (local s3s-fs)' : ''}`
+  })
+  if (!configOk || !backend) return
+
+  const key = generateStorageKey({ groupId: 'storage-s3-check', filename: 'probe.bin' })
+  const body = randomBytes(256 * 1024 + 17)
+  const probe = `${key}.missing`
+
+  // Connectivity, credentials and the bucket: nothing after this can pass without them.
+  if (!(await step('connectivity and bucket access', async (signal) => `exists(missing key) = ${await backend.exists(probe, { signal })}`))) return
+  if (!(await step('upload (Buffer)', async (signal) => `etag ${(await backend.upload({ key, body, contentType: 'application/octet-stream', metadata: { check: 'storage-s3-check' } }, { signal })).etag}`))) return
+  await step('exists', async (signal) => {
+    if (!(await backend.exists(key, { signal }))) throw new Error('the uploaded object is not visible')
+  })
+  await step('download and byte-compare', async (signal) => {
+    const got = await readAll(await backend.download(key, { signal }))
+    if (sha256(got) !== sha256(body)) throw new Error(`downloaded ${got.length} bytes differ from the ${body.length} uploaded`)
+    return `${got.length} bytes match`
+  })
+  await step('upload (stream of unknown length)', async (signal) => {
+    await backend.upload({ key: `${key}.stream`, body: Readable.from([body.subarray(0, 1000), body.subarray(1000)]), contentType: 'application/octet-stream' }, { signal })
+    const got = await readAll(await backend.download(`${key}.stream`, { signal }))
+    if (!got.equals(body)) throw new Error('stream upload does not round-trip')
+    await backend.delete(`${key}.stream`, { signal })
+  })
+  await step('signed GET URL over HTTP', async (signal) => {
+    const { url } = await backend.getSignedUrl(key, { expiresIn: 60 })
+    const res = await fetch(url, { signal })
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}`)
+    const got = Buffer.from(await res.arrayBuffer())
+    if (!got.equals(body)) throw new Error('signed GET returned other bytes')
+    return `HTTP ${res.status}`
+  })
+  await step('signed PUT URL over HTTP', async (signal) => {
+    const putKey = `${key}.put`
+    const { url } = await backend.getSignedUrl(putKey, { method: 'PUT', contentType: 'text/plain', expiresIn: 60 })
+    const res = await fetch(url, { method: 'PUT', body: 'signed put', headers: { 'Content-Type': 'text/plain' }, signal })
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}`)
+    const got = await readAll(await backend.download(putKey, { signal }))
+    if (got.toString() !== 'signed put') throw new Error('signed PUT stored other bytes')
+    await backend.delete(putKey, { signal })
+    return `HTTP ${res.status}`
+  })
+  await step('delete (twice: idempotent)', async (signal) => {
+    await backend.delete(key, { signal })
+    await backend.delete(key, { signal })
+    if (await backend.exists(key, { signal })) throw new Error('object still exists after delete')
+  })
+}
+
+let server
+const target = { env: process.env, local: false }
+try {
   if (!configured) {
     const { startS3Server } = await import('../scripts/s3-server.mjs')
     server = await startS3Server()
-    env = {
+    target.local = true
+    target.env = {
       STORAGE_S3_ENDPOINT: server.endpoint,
       STORAGE_S3_REGION: server.region,
       STORAGE_S3_BUCKET: server.bucket,
@@ -55,67 +138,23 @@ async function main() {
       STORAGE_S3_SECRET_ACCESS_KEY: server.secretAccessKey,
     }
   }
-  try {
-    let backend
-    const ok = await step('configuration', () => {
-      backend = createS3Backend(env)
-      const d = backend.describe()
-      return `${d.endpoint ?? 'AWS S3'} bucket=${d.bucket} region=${d.region} ${d.forcePathStyle ? 'path-style' : 'virtual-hosted'}${server ? ' (local s3s-fs)' : ''}`
-    })
-    if (!ok) return
-
-    const key = generateStorageKey({ groupId: 'storage-s3-check', filename: 'probe.bin' })
-    const body = randomBytes(256 * 1024 + 17)
-    const probe = `${key}.missing`
-
-    await step('connectivity and bucket access', async () => `exists(missing key) = ${await backend.exists(probe)}`)
-    await step('upload (Buffer)', async () => `etag ${(await backend.upload({ key, body, contentType: 'application/octet-stream', metadata: { check: 'storage-s3-check' } })).etag}`)
-    await step('exists', async () => {
-      if (!(await backend.exists(key))) throw new Error('the uploaded object is not visible')
-    })
-    await step('download and byte-compare', async () => {
-      const got = await readAll(await backend.download(key))
-      if (sha256(got) !== sha256(body)) throw new Error(`downloaded ${got.length} bytes differ from the ${body.length} uploaded`)
-      return `${got.length} bytes match`
-    })
-    await step('upload (stream of unknown length)', async () => {
-      await backend.upload({ key: `${key}.stream`, body: Readable.from([body.subarray(0, 1000), body.subarray(1000)]), contentType: 'application/octet-stream' })
-      const got = await readAll(await backend.download(`${key}.stream`))
-      if (!got.equals(body)) throw new Error('stream upload does not round-trip')
-      await backend.delete(`${key}.stream`)
-    })
-    await step('signed GET URL over HTTP', async () => {
-      const { url } = await backend.getSignedUrl(key, { expiresIn: 60 })
-      const res = await fetch(url)
-      if (res.status !== 200) throw new Error(`HTTP ${res.status}`)
-      const got = Buffer.from(await res.arrayBuffer())
-      if (!got.equals(body)) throw new Error('signed GET returned other bytes')
-      return `HTTP ${res.status}`
-    })
-    await step('signed PUT URL over HTTP', async () => {
-      const putKey = `${key}.put`
-      const { url } = await backend.getSignedUrl(putKey, { method: 'PUT', contentType: 'text/plain', expiresIn: 60 })
-      const res = await fetch(url, { method: 'PUT', body: 'signed put', headers: { 'Content-Type': 'text/plain' } })
-      if (res.status !== 200) throw new Error(`HTTP ${res.status}`)
-      const got = await readAll(await backend.download(putKey))
-      if (got.toString() !== 'signed put') throw new Error('signed PUT stored other bytes')
-      await backend.delete(putKey)
-      return `HTTP ${res.status}`
-    })
-    await step('delete (twice: idempotent)', async () => {
-      await backend.delete(key)
-      await backend.delete(key)
-      if (await backend.exists(key)) throw new Error('object still exists after delete')
-    })
-  } finally {
-    await server?.stop()
-  }
+  await main(target)
+} catch (err) {
+  const s = { name: 'unexpected', ok: false, ms: 0, error: err?.message ?? String(err) }
+  steps.push(s)
+  print(s)
+} finally {
+  await server?.stop()
 }
-
-await main().catch((err) => {
-  console.log(`FAIL  unexpected: ${err?.message ?? err}`)
-  results.push(false)
-})
-const failed = results.filter((r) => !r).length
-console.log(`\n${results.length - failed} passed, ${failed} failed`)
-process.exitCode = failed || results.length === 0 ? 1 : 0
+const failed = steps.filter((s) => !s.ok).length
+const passed = steps.length - failed
+const what = target.local
+  ? 'a local s3s-fs server started for this check (no STORAGE_S3_* set): this checked the package, not your deployment'
+  : `the service STORAGE_S3_* names`
+if (json) {
+  console.log(JSON.stringify({ target: target.local ? 'local' : 'configured', checked: what, passed, failed, steps }, null, 2))
+} else {
+  console.log(`\n${passed} passed, ${failed} failed`)
+  console.log(`checked: ${what}`)
+}
+process.exitCode = failed || steps.length === 0 ? 1 : 0

@@ -46,6 +46,11 @@ export interface IStorageBackend {
 
 // ---- This package ---------------------------------------------------------
 
+/** `UploadParams` with every body the package takes: also a `Uint8Array` (sent without a copy). */
+export interface UploadInput extends Omit<UploadParams, 'body'> {
+  body: Buffer | Uint8Array | Readable
+}
+
 export interface S3Credentials {
   accessKeyId: string
   secretAccessKey: string
@@ -287,7 +292,7 @@ export interface DownloadStream extends Readable {
 export declare class S3StorageBackend implements IStorageBackend {
   /** @throws ConfigurationError naming every bad option. */
   constructor(options: S3BackendOptions)
-  upload(params: UploadParams, options?: TransferOptions): Promise<UploadResult>
+  upload(params: UploadInput, options?: TransferOptions): Promise<UploadResult>
   download(key: string, options?: DownloadOptions): Promise<DownloadStream>
   delete(key: string, options?: CallOptions): Promise<void>
   exists(key: string, options?: CallOptions): Promise<boolean>

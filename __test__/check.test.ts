@@ -49,12 +49,19 @@ describe('storage-s3-check', () => {
   // Accepts every connection and never answers: the hardest case for a check to end.
   let silent: net.Server;
   let silentPort: number;
+  const sockets = new Set<net.Socket>();
   beforeAll(async () => {
-    silent = net.createServer((socket) => socket.on('error', () => {}));
+    silent = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+    });
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     silentPort = (silent.address() as net.AddressInfo).port;
   });
-  afterAll(() => new Promise<void>((resolve) => silent.close(() => resolve())));
+  afterAll(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise<void>((resolve) => silent.close(() => resolve()));
+  });
 
   it('against the test server: every step passes, exit 0, and the summary names the service it checked', async () => {
     const { code, stdout } = await runCheck(envFor(s3.endpoint));

@@ -135,10 +135,31 @@ describe('createS3Backend (host environment variables)', () => {
     expect(err.message).toMatch(/^Invalid storage configuration: /)
     expect(err.message).toContain('STORAGE_S3_REGION: S3 region is required')
     expect(err.message).toContain('STORAGE_S3_BUCKET: S3 bucket is required')
+    // No key variables is not an error: the AWS default credential chain is used.
     const fields = err.details.issues.map((i: any) => i.field).sort()
-    expect(fields).toEqual(
-      ['STORAGE_S3_ACCESS_KEY_ID', 'STORAGE_S3_BUCKET', 'STORAGE_S3_REGION', 'STORAGE_S3_SECRET_ACCESS_KEY'].sort(),
-    )
+    expect(fields).toEqual(['STORAGE_S3_BUCKET', 'STORAGE_S3_REGION'])
+  })
+
+  it('without access key variables uses the default credential chain; one key without the other names the missing one', () => {
+    const { STORAGE_S3_ACCESS_KEY_ID: _id, STORAGE_S3_SECRET_ACCESS_KEY: _secret, ...noKeys } = hostEnv()
+    expect(createS3Backend(noKeys).describe()).toMatchObject({ credentials: 'default-chain' })
+    const err = catchSync(() => createS3Backend({ ...noKeys, STORAGE_S3_ACCESS_KEY_ID: 'AK' }))
+    expect(err.details.issues.map((i: any) => i.field)).toEqual(['STORAGE_S3_SECRET_ACCESS_KEY'])
+  })
+
+  it('names an unknown STORAGE_S3_* variable (a typo would leave the real one unset)', () => {
+    const err = catchSync(() => createS3Backend(hostEnv({ STORAGE_S3_BUKET: 'typo' })))
+    expect(err).toBeInstanceOf(ConfigurationError)
+    expect(err.details.issues.map((i: any) => i.field)).toEqual(['STORAGE_S3_BUKET'])
+    expect(err.message).toContain('STORAGE_S3_BUKET: unknown variable')
+  })
+
+  it('STORAGE_S3_FORCE_PATH_STYLE takes true or false (any case) and nothing else', () => {
+    expect(createS3Backend(hostEnv({ STORAGE_S3_FORCE_PATH_STYLE: 'False' })).describe().forcePathStyle).toBe(false)
+    for (const bad of ['1', '0', 'yes']) {
+      const err = catchSync(() => createS3Backend(hostEnv({ STORAGE_S3_FORCE_PATH_STYLE: bad })))
+      expect(err.details.issues.map((i: any) => i.field)).toEqual(['STORAGE_S3_FORCE_PATH_STYLE'])
+    }
   })
 
   it('rejects a bad expiration variable and an empty required one', () => {

@@ -108,6 +108,8 @@ function httpFields(e: StorageError | FileNotFoundError | ConfigurationError): [
 void httpFields
 const key: string = generateStorageKey({ groupId: 'group-1', filename: 'a.pdf', date: new Date() })
 void key
+// A Uint8Array body, which the runtime takes as it takes a Buffer.
+void b.upload({ key: 'k', body: new Uint8Array([1, 2, 3]), contentType: 'application/octet-stream' })
 
 // ---- negative checks: these must NOT compile ------------------------------
 // A narrower parameter is not assignable to the host's method type.

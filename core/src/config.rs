@@ -235,8 +235,8 @@ impl Issues {
             Raw::Json(Value::Null) => None,
             Raw::Json(Value::Bool(b)) => Some(*b),
             Raw::Env(s) => match s.to_ascii_lowercase().as_str() {
-                "true" | "1" => Some(true),
-                "false" | "0" => Some(false),
+                "true" => Some(true),
+                "false" => Some(false),
                 _ => {
                     self.push(&f.name, "must be true or false");
                     None
@@ -364,6 +364,22 @@ const INT_OPTIONS: &[IntOption] = &[
     int_option!("timeouts.requestMs", None, 1, 3_600_000, "request timeout (ms)", timeouts.request_ms as u64),
 ];
 
+/// The host's `STORAGE_S3_*` variables, by the option (or credential) each sets.
+const ENV_VARS: &[(&str, &str)] = &[
+    ("bucket", "STORAGE_S3_BUCKET"),
+    ("region", "STORAGE_S3_REGION"),
+    ("endpoint", "STORAGE_S3_ENDPOINT"),
+    ("forcePathStyle", "STORAGE_S3_FORCE_PATH_STYLE"),
+    ("accessKeyId", "STORAGE_S3_ACCESS_KEY_ID"),
+    ("secretAccessKey", "STORAGE_S3_SECRET_ACCESS_KEY"),
+    ("sessionToken", "STORAGE_S3_SESSION_TOKEN"),
+];
+
+/// The variable of an option in [`ENV_VARS`].
+fn var(option: &str) -> &'static str {
+    ENV_VARS.iter().find(|(o, _)| *o == option).map(|(_, v)| *v).expect("a variable for every option read from the environment")
+}
+
 /// Top-level options that are not in [`INT_OPTIONS`].
 const PLAIN_OPTIONS: &[&str] = &["bucket", "region", "endpoint", "forcePathStyle", "credentials"];
 
@@ -391,12 +407,24 @@ impl<'a> Source<'a> {
         }
     }
 
-    /// Reports unknown top-level options.
+    /// Reports unknown top-level options, and unknown `STORAGE_S3_*` variables (a typo such
+    /// as `STORAGE_S3_BUKET` would otherwise leave the real one unset).
     fn check_names(&self, issues: &mut Issues) {
         for name in self.options.keys() {
             if !is_option(name) {
                 issues.push(name, "unknown option");
             }
+        }
+        let mut unknown: Vec<&String> = self
+            .env
+            .into_iter()
+            .flat_map(|env| env.keys())
+            .filter(|n| n.starts_with("STORAGE_S3_") && !ENV_VARS.iter().any(|(_, v)| v == n))
+            .collect();
+        unknown.sort();
+        for name in unknown {
+            let known: Vec<&str> = ENV_VARS.iter().map(|(_, v)| *v).collect();
+            issues.push(name, format!("unknown variable (known: {})", known.join(", ")));
         }
     }
 
@@ -410,14 +438,14 @@ impl<'a> Source<'a> {
 fn parse(src: Source, credentials_required: bool, mut issues: Issues) -> Result<BackendConfig, ConfigError> {
     let from_env = src.env.is_some();
     src.check_names(&mut issues);
-    let bucket_field = src.field("bucket", "STORAGE_S3_BUCKET");
+    let bucket_field = src.field("bucket", var("bucket"));
     let bucket = issues.required_string(&bucket_field, "S3 bucket");
     if let Some(b) = &bucket {
         validate_bucket(&mut issues, &bucket_field.name, b);
     }
 
     // The host's environment requires a region; options default to us-east-1.
-    let region_field = src.field("region", "STORAGE_S3_REGION");
+    let region_field = src.field("region", var("region"));
     let region = if from_env {
         issues.required_string(&region_field, "S3 region")
     } else {
@@ -427,12 +455,12 @@ fn parse(src: Source, credentials_required: bool, mut issues: Issues) -> Result<
         validate_region(&mut issues, &region_field.name, r);
     }
 
-    let endpoint_field = src.field("endpoint", "STORAGE_S3_ENDPOINT");
+    let endpoint_field = src.field("endpoint", var("endpoint"));
     let endpoint = issues
         .string(&endpoint_field)
         .filter(|s| !s.trim().is_empty())
         .and_then(|e| validate_endpoint(&mut issues, &endpoint_field.name, e.trim()));
-    let force_path_style = issues.bool(&src.field("forcePathStyle", "STORAGE_S3_FORCE_PATH_STYLE")).unwrap_or(endpoint.is_some());
+    let force_path_style = issues.bool(&src.field("forcePathStyle", var("forcePathStyle"))).unwrap_or(endpoint.is_some());
 
     let credentials = parse_credentials(&src, credentials_required, &mut issues);
 
@@ -471,7 +499,7 @@ fn parse(src: Source, credentials_required: bool, mut issues: Issues) -> Result<
 }
 
 /// Static credentials from `credentials` or the `STORAGE_S3_*` variables;
-/// `None` (the default chain) when none are given and none are required.
+/// `None` (the default chain) when none are given.
 fn parse_credentials(src: &Source, required: bool, issues: &mut Issues) -> Option<StaticCredentials> {
     let empty = Map::new();
     let (creds, given) = match src.options.get("credentials") {
@@ -482,16 +510,19 @@ fn parse_credentials(src: &Source, required: bool, issues: &mut Issues) -> Optio
             return None;
         }
     };
-    let field = |name: &str, var: &str| match (given, src.env) {
-        (false, Some(_)) => Source { options: &empty, env: src.env }.field(name, var),
+    let field = |name: &str| match (given, src.env) {
+        (false, Some(_)) => Source { options: &empty, env: src.env }.field(name, var(name)),
         _ => json_field(creds, "credentials.", name),
     };
-    if !given && !required {
+    // From the environment: keys when any credential variable is set; none
+    // at all means the AWS default chain (an IAM role, a profile).
+    let from_env = !given && ["accessKeyId", "secretAccessKey", "sessionToken"].iter().any(|n| field(n).raw.is_some());
+    if !given && !(required && from_env) {
         return None;
     }
-    let id = issues.required_string(&field("accessKeyId", "STORAGE_S3_ACCESS_KEY_ID"), "S3 access key id");
-    let secret = issues.required_string(&field("secretAccessKey", "STORAGE_S3_SECRET_ACCESS_KEY"), "S3 secret access key");
-    let token = issues.string(&field("sessionToken", "STORAGE_S3_SESSION_TOKEN")).filter(|t| !t.is_empty());
+    let id = issues.required_string(&field("accessKeyId"), "S3 access key id");
+    let secret = issues.required_string(&field("secretAccessKey"), "S3 secret access key");
+    let token = issues.string(&field("sessionToken")).filter(|t| !t.is_empty());
     Some(StaticCredentials { access_key_id: id?, secret_access_key: Secret(secret?), session_token: token.map(Secret) })
 }
 
@@ -630,8 +661,29 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("STORAGE_S3_REGION: S3 region is required"), "{msg}");
         assert!(msg.contains("STORAGE_S3_BUCKET: S3 bucket is required"), "{msg}");
-        assert!(msg.contains("STORAGE_S3_ACCESS_KEY_ID"), "{msg}");
-        assert!(msg.contains("STORAGE_S3_SECRET_ACCESS_KEY"), "{msg}");
+        // No key variables: the default chain, not an error.
+        assert!(!msg.contains("STORAGE_S3_ACCESS_KEY_ID"), "{msg}");
+        // One key variable without the other names the missing one.
+        let one = env(&[("STORAGE_S3_REGION", "r"), ("STORAGE_S3_BUCKET", "files"), ("STORAGE_S3_ACCESS_KEY_ID", "AK")]);
+        let err = BackendConfig::from_env(&one, &Value::Null).unwrap_err();
+        assert_eq!(err.issues.iter().map(|i| i.field.as_str()).collect::<Vec<_>>(), ["STORAGE_S3_SECRET_ACCESS_KEY"]);
+    }
+
+    #[test]
+    fn env_without_keys_uses_the_default_chain_and_names_unknown_variables() {
+        let c = BackendConfig::from_env(&env(&[("STORAGE_S3_REGION", "eu-west-1"), ("STORAGE_S3_BUCKET", "files")]), &Value::Null).unwrap();
+        assert!(c.credentials.is_none());
+        let typo = env(&[("STORAGE_S3_REGION", "eu-west-1"), ("STORAGE_S3_BUCKET", "files"), ("STORAGE_S3_BUKET", "x")]);
+        let err = BackendConfig::from_env(&typo, &Value::Null).unwrap_err();
+        assert_eq!(err.issues.len(), 1);
+        assert_eq!(err.issues[0].field, "STORAGE_S3_BUKET");
+        assert!(err.issues[0].message.starts_with("unknown variable"), "{}", err.issues[0].message);
+        for bad in ["1", "0", "yes"] {
+            let e = env(&[("STORAGE_S3_REGION", "r"), ("STORAGE_S3_BUCKET", "files"), ("STORAGE_S3_FORCE_PATH_STYLE", bad)]);
+            assert_eq!(BackendConfig::from_env(&e, &Value::Null).unwrap_err().issues[0].field, "STORAGE_S3_FORCE_PATH_STYLE", "{bad}");
+        }
+        let e = env(&[("STORAGE_S3_REGION", "r"), ("STORAGE_S3_BUCKET", "files"), ("STORAGE_S3_FORCE_PATH_STYLE", "TRUE")]);
+        assert!(BackendConfig::from_env(&e, &Value::Null).unwrap().force_path_style);
     }
 
     #[test]

@@ -517,7 +517,8 @@ fn parse_credentials(src: &Source, required: bool, issues: &mut Issues) -> Optio
     // From the environment: keys when any credential variable is set; none
     // at all means the AWS default chain (an IAM role, a profile).
     let from_env = !given && ["accessKeyId", "secretAccessKey", "sessionToken"].iter().any(|n| field(n).raw.is_some());
-    if !given && !(required && from_env) {
+    let static_keys = given || (required && from_env);
+    if !static_keys {
         return None;
     }
     let id = issues.required_string(&field("accessKeyId"), "S3 access key id");

@@ -176,27 +176,34 @@ fs.readFileSync = function (p, ...rest) { return p === '/usr/bin/ldd' ? ${JSON.s
 }
 
 describe('when no native binary fits', () => {
-  it('names the platform, arch and libc, and the package to install (linux-arm64-musl: none published)', () => {
+  it('names the platform, arch and libc, the platforms this install has a binary for, and how to build one (linux-arm64-musl)', () => {
+    const host = addon.replace(/^storage-s3-native\.|\.node$/g, '')
     const err = loadError(unpacked, { platform: 'linux', arch: 'arm64', musl: true })
     expect(err?.code).toBe('ERR_STORAGE_S3_NATIVE_BINARY')
-    expect(err?.message).toContain(`${PKG} has no native binary for linux-arm64-musl; install ${PKG}-linux-arm64-musl`)
-    expect(err?.message).toContain('not published')
-    expect(err?.message).toContain('build from source with `npm run build`')
+    expect(err?.message).toContain(`${PKG} has no native binary for linux-arm64-musl: this install has a binary for ${host} only.`)
+    expect(err?.message).toContain('build one from a clone of the sources')
+    expect(err?.message).toContain('storage-s3-native.linux-arm64-musl.node')
+    // No advice to install a platform package: none is published.
+    expect(err?.message).not.toContain(`install ${PKG}-`)
   })
 
-  it('points at the optional dependency for a published platform (linux-arm64-gnu, darwin-arm64, win32-x64-msvc)', () => {
-    expect(loadError(unpacked, { platform: 'linux', arch: 'arm64', musl: false })?.message).toMatch(
-      new RegExp(`^${PKG} has no native binary for linux-arm64-gnu; install ${PKG}-linux-arm64-gnu \\(an optional dependency`),
-    )
-    expect(loadError(unpacked, { platform: 'darwin', arch: 'arm64' })?.message).toContain(`no native binary for darwin-arm64; install ${PKG}-darwin-arm64 (`)
-    expect(loadError(unpacked, { platform: 'win32', arch: 'x64' })?.message).toContain(`no native binary for win32-x64-msvc; install ${PKG}-win32-x64-msvc (`)
+  it('says the same for every other platform (linux-arm64-gnu, darwin-arm64, win32-x64-msvc)', () => {
+    for (const [opts, target] of [
+      [{ platform: 'linux', arch: 'arm64', musl: false }, 'linux-arm64-gnu'],
+      [{ platform: 'darwin', arch: 'arm64' }, 'darwin-arm64'],
+      [{ platform: 'win32', arch: 'x64' }, 'win32-x64-msvc'],
+    ] as const) {
+      const message = loadError(unpacked, opts)?.message
+      expect(message).toMatch(new RegExp(`^${PKG} has no native binary for ${target}: this install has a binary for `))
+      expect(message).toContain(`storage-s3-native.${target}.node`)
+    }
   })
 
-  it('names this machine when the binary is missing from the package', () => {
+  it('says when this install has no binary at all', () => {
     const dir = path.join(work, 'no-addon')
     cpSync(unpacked, dir, { recursive: true, filter: (src) => !src.endsWith('.node') })
     const host = addon.replace(/^storage-s3-native\.|\.node$/g, '')
-    expect(loadError(dir)?.message).toContain(`${PKG} has no native binary for ${host}; install ${PKG}-${host}`)
+    expect(loadError(dir)?.message).toContain(`${PKG} has no native binary for ${host}: this install has no binary for any platform.`)
   })
 
   it('says why when the binary is there but does not load', () => {
@@ -204,7 +211,7 @@ describe('when no native binary fits', () => {
     cpSync(unpacked, dir, { recursive: true })
     writeFileSync(path.join(dir, addon), 'not a shared object')
     const host = addon.replace(/^storage-s3-native\.|\.node$/g, '')
-    expect(loadError(dir)?.message).toMatch(new RegExp(`^${PKG} could not load its native binary for ${host}: .+build from source`))
+    expect(loadError(dir)?.message).toMatch(new RegExp(`^${PKG} could not load its native binary for ${host}: .+build one from a clone of the sources`))
   })
 
   it('loads normally when the binary fits', () => {

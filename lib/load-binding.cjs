@@ -4,11 +4,13 @@
 // ./storage-s3-native.<platform>.node, then the package
 // @raptscallions/storage-s3-native-<platform>; when neither loads it throws a
 // generic "Cannot find native binding" pointing at an npm bug. Replace that
-// with an error naming this machine's platform, arch and libc, the package
-// that would fit, and how to build from source. The loader's own error chain
-// stays as `cause`.
+// with an error that tells the truth: this machine's platform, arch and libc,
+// which platforms this install has a binary for, and how to build one from a
+// clone of the sources (the npm tarball has none). The loader's own error
+// chain stays as `cause`.
 
-const { readFileSync } = require('node:fs')
+const { readdirSync, readFileSync } = require('node:fs')
+const path = require('node:path')
 
 const PACKAGE = '@raptscallions/storage-s3-native'
 
@@ -35,24 +37,26 @@ function platformArchAbi() {
   return `${platform}-${arch}`
 }
 
-/** The same names for the Rust targets in package.json's napi.targets (those have packages). */
-function publishedPlatforms() {
-  const cpus = { x86_64: 'x64', aarch64: 'arm64', i686: 'ia32', armv7: 'arm', riscv64gc: 'riscv64', powerpc64le: 'ppc64', loongarch64: 'loong64' }
-  try {
-    const { napi } = require('../package.json')
-    return (napi?.targets ?? []).map((triple) => {
-      const parts = triple.split('-')
-      const cpu = cpus[parts[0]] ?? parts[0]
-      const abi = parts[parts.length - 1]
-      if (triple.includes('-apple-darwin')) return `darwin-${cpu}`
-      if (triple.includes('-windows-')) return `win32-${cpu}-${abi}`
-      if (triple.includes('-android')) return cpu === 'arm' ? 'android-arm-eabi' : `android-${cpu}`
-      if (triple.includes('-linux-')) return `linux-${cpu}-${abi}`
-      return `${parts[2]}-${cpu}`
-    })
-  } catch {
-    return []
+/** Platforms this install has a binary for: the package's own `.node` files and installed platform packages. */
+function installedPlatforms() {
+  const found = new Set()
+  const list = (dir) => {
+    try {
+      return readdirSync(dir)
+    } catch {
+      return []
+    }
   }
+  for (const f of list(path.join(__dirname, '..'))) {
+    const m = /^storage-s3-native\.(.+)\.node$/.exec(f)
+    if (m) found.add(m[1])
+  }
+  const scope = path.join(__dirname, '..', '..')
+  for (const f of list(scope)) {
+    const m = /^storage-s3-native-(.+)$/.exec(f)
+    if (m && list(path.join(scope, f)).some((n) => n.endsWith('.node'))) found.add(m[1])
+  }
+  return [...found].sort()
 }
 
 function causeMessages(err) {
@@ -67,20 +71,15 @@ function loadBinding() {
   } catch (err) {
     if (!/^(Cannot find native binding|Failed to load native binding)/.test(String(err?.message))) throw err
     const target = platformArchAbi()
-    const wanted = `${PACKAGE}-${target}`
-    const published = publishedPlatforms()
-    const build = 'build from source with `npm run build`'
+    const installed = installedPlatforms()
+    const have = installed.length ? `this install has a binary for ${installed.join(', ')} only` : 'this install has no binary for any platform'
+    const build = `build one from a clone of the sources (Node and Rust: \`npm install && npm run build\` makes storage-s3-native.${target}.node) and put it next to this package's binding.cjs`
     // A binary that is there but does not load (e.g. it needs a newer glibc
     // than this system's) is a different problem from a missing one: say why.
     const failures = causeMessages(err).filter((m) => !/^(Cannot find module|Unsupported (architecture|OS))/.test(m))
-    let message
-    if (failures.length) {
-      message = `${PACKAGE} could not load its native binary for ${target}: ${failures.join('; ')}. Reinstall ${wanted} or ${build}`
-    } else if (published.includes(target)) {
-      message = `${PACKAGE} has no native binary for ${target}; install ${wanted} (an optional dependency: npm leaves it out with --omit=optional, or when the lockfile was made on another platform) or ${build}`
-    } else {
-      message = `${PACKAGE} has no native binary for ${target}; install ${wanted} (not published: prebuilt binaries exist for ${published.join(', ')}) or ${build}`
-    }
+    const message = failures.length
+      ? `${PACKAGE} could not load its native binary for ${target}: ${failures.join('; ')}. Reinstall the package, or ${build}`
+      : `${PACKAGE} has no native binary for ${target}: ${have}. To run on ${target}, ${build}`
     const error = new Error(message)
     error.code = 'ERR_STORAGE_S3_NATIVE_BINARY'
     error.cause = err

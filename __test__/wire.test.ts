@@ -7,8 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3BackendOptions } from '../index';
 import { S3StorageBackend, StorageError } from '../lib/index.mjs';
 import { startProxy, type ProxyRequest, type TestProxy } from './helpers/proxy.mjs';
-import { testServer, uniqueKey } from './helpers/s3';
+import { localhostResolves, testServer, uniqueKey } from './helpers/s3';
 import { startTestServer, type TestServer } from './helpers/servers';
+
+/** Virtual-hosted style needs <bucket>.localhost to resolve here; skipped (visibly) where it does not. */
+const vhost = await localhostResolves();
 
 const s3 = testServer();
 const credentials = { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey };
@@ -155,7 +158,8 @@ describe('through a recording proxy (path style)', () => {
   });
 });
 
-describe('virtual-hosted style (forcePathStyle: false)', () => {
+// Skipped (visibly) where <bucket>.localhost does not resolve: see localhostResolves().
+describe.skipIf(!vhost)('virtual-hosted style (forcePathStyle: false)', () => {
   const target = { host: '127.0.0.1', port: 0 };
   let proxy: TestProxy;
   let server: TestServer;

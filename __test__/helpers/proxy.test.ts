@@ -5,7 +5,10 @@ import { signHeaders, startS3Server } from '../../scripts/s3-server.mjs';
 import { startTestServer } from './servers';
 import { signedRequest } from './http';
 import { startProxy, type TestProxy } from './proxy.mjs';
-import { testServer, uniqueKey } from './s3';
+import { localhostResolves, testServer, uniqueKey } from './s3';
+
+/** Virtual-hosted style needs <bucket>.localhost to resolve here; skipped (visibly) where it does not. */
+const vhost = await localhostResolves();
 
 const s3 = testServer();
 const creds = { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region };
@@ -107,7 +110,7 @@ describe('proxy: recording', () => {
     expect(get.body.toString()).toBe(body);
   });
 
-  it('works for virtual-hosted style when the server knows the proxy port', async () => {
+  it.skipIf(!vhost)('works for virtual-hosted style when the server knows the proxy port', async () => {
     // The signed Host is <bucket>.localhost:<proxy port>, so s3s-fs must accept that domain.
     const target = { host: '127.0.0.1', port: 0 };
     const own = await startProxy(target);

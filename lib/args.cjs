@@ -25,8 +25,6 @@ const TYPES = {
   signal: ['an AbortSignal', isAbortSignal],
   strings: ['an object of strings', (v) => isObject(v) && Object.values(v).every((s) => typeof s === 'string')],
   body: ['a Buffer, Uint8Array or Readable stream', (v) => v instanceof Uint8Array || isReadableLike(v)],
-  array: ['an array of keys', Array.isArray],
-  object: ['an object', isObject],
 }
 
 /** `name: 'type'` (optional) or `name: 'type!'` (required); an object: a nested object's fields. */
@@ -74,9 +72,10 @@ function compile(fields) {
 const SPECS = new Map()
 for (const [method, specs] of Object.entries(CALLS)) {
   for (const spec of specs) {
-    const required = Object.entries(spec.fields).find(([, t]) => typeof t === 'string' && t.endsWith('!'))?.[0]
+    const fields = compile(spec.fields)
+    const required = fields.find((f) => f.required)?.name
     const elsewhere = (name) => specs.find((s) => s !== spec && name in s.fields)?.arg
-    SPECS.set(method + ':' + spec.arg, { fields: compile(spec.fields), names: spec.fields, required, elsewhere })
+    SPECS.set(method + ':' + spec.arg, { fields, names: spec.fields, required, elsewhere })
   }
 }
 
@@ -131,4 +130,4 @@ function checkKey(key, fail) {
   if (typeof key.isWellFormed === 'function' && !key.isWellFormed()) throw fail('key', 'must be well-formed Unicode (no lone surrogates)')
 }
 
-module.exports = { check, checkKey, isAbortSignal, TYPES }
+module.exports = { check, checkKey }

@@ -130,8 +130,13 @@ impl Download {
     }
 
     fn broken(&self, e: aws_smithy_types::byte_stream::error::Error) -> Error {
-        Error::unavailable(Operation::Download, &self.key, format!("the connection broke while reading the object: {}", error_chain(&e)))
+        broken_connection(&self.key, &e)
     }
+}
+
+/// A download's body stopped mid-way: the connection broke (whole or in parallel parts).
+pub(crate) fn broken_connection(key: &str, e: &(dyn std::error::Error + 'static)) -> Error {
+    Error::unavailable(Operation::Download, key, format!("the connection broke while reading the object: {}", error_chain(e)))
 }
 
 /// Closes a [`Download`] without holding it.

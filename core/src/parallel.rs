@@ -19,8 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::classify::error_chain;
-use crate::download::Download;
+use crate::download::{broken_connection, Download};
 use crate::error::{Error, Operation};
 use crate::request::S3Core;
 use crate::types::ByteRange;
@@ -121,10 +120,7 @@ impl Drop for InFlight {
 /// A part's body, whole, checked against its expected length.
 async fn collect(key: &str, body: ByteStream, expected: u64) -> Result<Bytes, Error> {
     let op = Operation::Download;
-    let data = body
-        .collect()
-        .await
-        .map_err(|e| Error::unavailable(op, key, format!("the connection broke while reading the object: {}", error_chain(&e))))?;
+    let data = body.collect().await.map_err(|e| broken_connection(key, &e))?;
     let bytes = data.into_bytes();
     if bytes.len() as u64 != expected {
         return Err(Error::unavailable(op, key, format!("a part of {expected} bytes came with {}", bytes.len())));

@@ -14,7 +14,7 @@ use crate::types::{ByteRange, DownloadOptions, ListOptions, PostOptions, PutOpti
 /// S3 caps user metadata (names and values) at 2 KB.
 const MAX_METADATA_BYTES: usize = 2048;
 /// Largest single PutObject (and so, a signed PUT or a POST form).
-pub(crate) const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
+const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
 /// Largest object S3 stores (5 TiB).
 const MAX_OBJECT: u64 = 5 * 1024 * 1024 * 1024 * 1024;
 /// Ranged GETs at once in a parallel download.

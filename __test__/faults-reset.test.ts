@@ -2,7 +2,7 @@
 // answers lost after the server did the work. Shared helpers and conventions: helpers/faults.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StorageError } from '../lib/index.mjs';
-import { expectNoLeftovers, expectTyped, faultFigures, fp, holds, OCTET, rejection, RETRY, settle, startProxied, stopProxied, streamOf, type Proxied } from './helpers/faults';
+import { backendAt, expectNoLeftovers, expectTyped, faultFigures, fp, holds, MULTIPART, OCTET, rejection, RETRY, settle, startProxied, stopProxied, streamOf, type Proxied } from './helpers/faults';
 import { uniqueKey } from './helpers/s3';
 import { drain, generatedSource, hashStream, KiB, MiB, randomBuffer, readAll } from './helpers/streams';
 
@@ -61,15 +61,29 @@ describe('connection reset after N bytes', () => {
     await expectConsistent(outcome, key, data, undefined);
   });
 
-  it('stream with contentLength (one streaming PutObject), reset after 256 KiB: cannot be retried, fails typed, nothing stored', async () => {
+  it('stream with contentLength up to a part (read into memory, one PutObject), reset after 256 KiB: retried and stored whole', async () => {
     proxy.reset();
+    const key = uniqueKey('reset-stream-small');
+    const data = randomBuffer(2 * MiB);
+    proxy.resetRequest(256 * KiB, 1, { method: 'PUT' });
+    const chunks = Array.from({ length: 8 }, (_, i) => data.subarray(i * 256 * KiB, (i + 1) * 256 * KiB));
+    const outcome = await settle(b.upload({ key, body: streamOf(chunks), contentType: OCTET, contentLength: data.length }));
+    expect(proxy.faults().resetRequest).toBe(1);
+    expect(outcome).toEqual({});
+    expect(proxy.ops(key)).toEqual(['put', 'put']);
+    await expectConsistent(outcome, key, data, undefined);
+  });
+
+  it('stream with contentLength above a part, below the threshold (one streaming PutObject), reset after 256 KiB: cannot be retried, fails typed, nothing stored', async () => {
+    proxy.reset();
+    const streaming = backendAt(proxy.endpoint, server, { multipart: { ...MULTIPART, threshold: 16 * MiB } });
     for (const previous of [undefined, randomBuffer(20 * KiB)]) {
       const key = uniqueKey('reset-stream-length');
       if (previous) await direct.upload({ key, body: previous, contentType: OCTET });
-      const data = randomBuffer(2 * MiB);
+      const data = randomBuffer(6 * MiB);
       proxy.resetRequest(256 * KiB, 1, { method: 'PUT' });
-      const chunks = Array.from({ length: 8 }, (_, i) => data.subarray(i * 256 * KiB, (i + 1) * 256 * KiB));
-      const outcome = await settle(b.upload({ key, body: streamOf(chunks), contentType: OCTET, contentLength: data.length }));
+      const chunks = Array.from({ length: 24 }, (_, i) => data.subarray(i * 256 * KiB, (i + 1) * 256 * KiB));
+      const outcome = await settle(streaming.upload({ key, body: streamOf(chunks), contentType: OCTET, contentLength: data.length }));
       expectTyped(outcome.error, 'unavailable', 'upload', key);
       expect(proxy.ops(key).filter((o) => o === 'put')).toEqual(['put']); // not retried: the bytes are gone
       await expectConsistent(outcome, key, data, previous);
@@ -136,16 +150,28 @@ describe('connection reset after N bytes', () => {
       expect(await direct.exists(key)).toBe(false);
     });
 
-    it('stream with contentLength: cannot be retried, rejects unavailable, though the server stored it whole (the ambiguity of any lost answer)', async () => {
+    it('stream with contentLength above a part (streamed): cannot be retried, rejects unavailable, though the server stored it whole (the ambiguity of any lost answer)', async () => {
       proxy.reset();
+      const streaming = backendAt(proxy.endpoint, server, { multipart: { ...MULTIPART, threshold: 16 * MiB } });
       const key = uniqueKey('lost-stream-put');
-      const data = randomBuffer(300 * KiB);
+      const data = randomBuffer(6 * MiB);
       proxy.resetResponse(-1, 1, { method: 'PUT' });
-      const err = await rejection(b.upload({ key, body: streamOf([data]), contentType: OCTET, contentLength: data.length }));
+      const err = await rejection(streaming.upload({ key, body: streamOf([data]), contentType: OCTET, contentLength: data.length }));
       expectTyped(err, 'unavailable', 'upload', key);
+      expect(proxy.ops(key)).toEqual(['put']);
       const now = await holds(direct, key);
       expect([fp(data), 'absent']).toContain(now); // never a part of it
       figures.lostStreamPutAnswerServerHolds = now === 'absent' ? 'absent' : 'whole object';
+    });
+
+    it('stream with contentLength up to a part (in memory): retried, resolves, stored whole', async () => {
+      proxy.reset();
+      const key = uniqueKey('lost-stream-put-small');
+      const data = randomBuffer(300 * KiB);
+      proxy.resetResponse(-1, 1, { method: 'PUT' });
+      await b.upload({ key, body: streamOf([data]), contentType: OCTET, contentLength: data.length });
+      expect(proxy.ops(key)).toEqual(['put', 'put']);
+      expect(await holds(direct, key)).toBe(fp(data));
     });
 
     // Bug 4 of docs/reliability.md (fixed): the SDK retries the Complete, the server no

@@ -3,7 +3,7 @@
 // conventions: helpers/faults.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3StorageBackend, StorageError } from '../lib/index.mjs';
-import { backendAt, expectNoLeftovers, expectTyped, faultFigures, fp, holds, OCTET, rejection, RETRY, startProxied, TIMEOUTS, stopProxied, streamOf, target, timed, type Proxied, type Server } from './helpers/faults';
+import { backendAt, expectNoLeftovers, expectTyped, faultFigures, fp, holds, MULTIPART, OCTET, rejection, RETRY, startProxied, TIMEOUTS, stopProxied, streamOf, target, timed, type Proxied, type Server } from './helpers/faults';
 import { startProxy, type TestProxy } from './helpers/proxy.mjs';
 import { uniqueKey } from './helpers/s3';
 import { generatedSource, hashStream, KiB, MiB, randomBuffer, readAll } from './helpers/streams';
@@ -95,11 +95,22 @@ describe('503 SlowDown', () => {
     expect(await holds(direct, key)).toBe(fp(data));
   });
 
-  it('stream with contentLength, one 503: not retryable (the bytes are gone), fails unavailable, nothing stored', async () => {
+  it('stream with contentLength up to a part, one 503: read into memory, so retried; stored whole', async () => {
+    proxy.reset();
+    const k = uniqueKey('slowdown-stream-small');
+    const data = randomBuffer(300 * KiB);
+    proxy.slowDown(1, { match: { method: 'PUT' } });
+    await b.upload({ key: k, body: streamOf([data]), contentType: OCTET, contentLength: data.length });
+    expect(proxy.ops(k)).toEqual(['put', 'put']);
+    expect(await holds(direct, k)).toBe(fp(data));
+  });
+
+  it('stream with contentLength above a part (streamed), one 503: not retryable (the bytes are gone), fails unavailable, nothing stored', async () => {
     proxy.reset();
     const k = uniqueKey('slowdown-stream');
+    const streaming = backendAt(proxy.endpoint, server, { multipart: { ...MULTIPART, threshold: 16 * MiB } });
     proxy.slowDown(1, { match: { method: 'PUT' } });
-    const err = await rejection(b.upload({ key: k, body: streamOf([randomBuffer(300 * KiB)]), contentType: OCTET, contentLength: 300 * KiB }));
+    const err = await rejection(streaming.upload({ key: k, body: streamOf([randomBuffer(6 * MiB)]), contentType: OCTET, contentLength: 6 * MiB }));
     expectTyped(err, 'unavailable', 'upload', k);
     expect(err.details?.code).toBe('SlowDown');
     expect(proxy.ops(k)).toEqual(['put']);

@@ -1,4 +1,5 @@
-//! The upload engine: one PutObject for small or declared-length bodies,
+//! The upload engine: one PutObject for small or declared-length bodies
+//! (from memory up to a part, so a reset connection can retry it),
 //! concurrent multipart otherwise, with memory bounded by
 //! `part_size × (queue_size + 1)` plus the channel. A failed or aborted
 //! upload leaves neither an object nor an unfinished multipart upload.
@@ -196,15 +197,25 @@ impl Job {
     async fn run_stream(self, rx: mpsc::Receiver<Bytes>, declared: Option<u64>, progress: Progress) -> Result<UploadOutcome> {
         let mp = self.core.config().multipart;
         match declared {
-            Some(len) if len > 0 && len <= mp.threshold => self.put_streaming(rx, len, progress).await,
+            // Larger than a part: streamed through, since buffering it would
+            // cost more memory than multipart does.
+            Some(len) if len > mp.part_size && len <= mp.threshold => self.put_streaming(rx, len, progress).await,
             _ => {
                 let t = self.t.clone();
                 let mut source = Parts::Channel { t, rx, carry: None, part_size: mp.part_size, declared, seen: 0, ended: false, parts: 0 };
                 let first = source.next(&self.t.cancel).await?;
-                let ended = matches!(source, Parts::Channel { ended: true, .. });
+                let mut ended = matches!(source, Parts::Channel { ended: true, .. });
+                if !ended && declared.is_some_and(|d| d <= mp.part_size) {
+                    // A declared length of exactly one part: the next read
+                    // must be the end (or a too-long body's error).
+                    let more = source.next(&self.t.cancel).await?;
+                    debug_assert!(more.is_none(), "a declared length is checked while reading");
+                    ended = true;
+                }
                 match first {
                     None => self.put_object(Vec::new()).await,
-                    // Smaller than a part: no need for multipart.
+                    // At most a part: one PutObject from memory, which a
+                    // connection reset can retry (a streamed body cannot be).
                     Some(part) if ended => self.put_object(part.chunks).await,
                     Some(part) => Box::pin(multipart::run(&self.core, &self.t, &self.put, part, source)).await,
                 }
@@ -314,8 +325,12 @@ impl Parts {
                     let buffer = match &mut part {
                         Some(p) => p,
                         None => part.insert(
-                            PartBuffer::new(grown_part_size(*part_size, *parts))
-                                .map_err(|e| Error::unknown(Operation::Upload, &t.key, format!("cannot allocate a part buffer: {e}")))?,
+                            // A body declared smaller than a part needs no more.
+                            PartBuffer::new(match *declared {
+                                Some(d) if d < *part_size => d as usize,
+                                _ => grown_part_size(*part_size, *parts),
+                            })
+                            .map_err(|e| Error::unknown(Operation::Upload, &t.key, format!("cannot allocate a part buffer: {e}")))?,
                         ),
                     };
                     let took = buffer.fill(&chunk);

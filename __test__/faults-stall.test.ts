@@ -86,7 +86,7 @@ describe('a stalled server: requestMs fires, typed unavailable, no hang', () => 
   it.each([
     ['a Buffer of 4 MiB (one PutObject, fits in socket buffers)', 'buffer', 4 * MiB],
     ['a Buffer of 24 MiB (one PutObject, writes blocked)', 'buffer', 24 * MiB],
-    ['a stream with contentLength of 4 MiB (one streaming PutObject, fits in socket buffers)', 'sized', 4 * MiB],
+    ['a stream with contentLength of 4 MiB (up to a part: read into memory, one PutObject, fits in socket buffers)', 'sized', 4 * MiB],
     ['a stream with contentLength of 24 MiB (one streaming PutObject, writes blocked)', 'sized', 24 * MiB],
     ['a stream without length of 24 MiB (multipart, part writes blocked)', 'unsized', 24 * MiB],
   ] as const)('the server stops reading after 1 MiB: %s → unavailable, previous object intact, no leftovers', async (name, kind, size) => {

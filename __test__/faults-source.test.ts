@@ -2,7 +2,7 @@
 // than contentLength. Shared helpers and conventions: helpers/faults.ts.
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectNoLeftovers, expectTyped, failingSource, faultFigures, fp, holds, OCTET, rejection, silentSource, startProxied, stopProxied, TIMEOUTS, until, type Proxied } from './helpers/faults';
+import { expectNoLeftovers, expectTyped, failingSource, faultFigures, fp, holds, MULTIPART, OCTET, rejection, silentSource, startProxied, stopProxied, TIMEOUTS, until, type Proxied } from './helpers/faults';
 import { uniqueKey } from './helpers/s3';
 import { generatedSource, KiB, MiB, randomBuffer, sleep } from './helpers/streams';
 
@@ -10,11 +10,13 @@ const figures = faultFigures();
 
 describe('source streams that fail, never end, or have the wrong length', () => {
   let { server, proxy, b, direct } = {} as Proxied;
-  beforeAll(async () => ({ server, proxy, b, direct } = await startProxied()));
+  // A 16 MiB threshold, so a sized stream between a part and it streams in one PutObject.
+  beforeAll(async () => ({ server, proxy, b, direct } = await startProxied({ multipart: { ...MULTIPART, threshold: 16 * MiB } })));
   afterAll(() => stopProxied(server, proxy));
 
   const paths = [
-    ['one streaming PutObject (contentLength)', 2 * MiB, MiB, false],
+    ['one PutObject read into memory (contentLength up to a part)', 2 * MiB, MiB, false],
+    ['one streaming PutObject (contentLength above a part)', 6 * MiB, 3 * MiB, false],
     ['unknown length, below one part', undefined, 300 * KiB, false],
     ['multipart (unknown length)', undefined, 12 * MiB, true],
     ['multipart (contentLength above the threshold)', 20 * MiB, 12 * MiB, true],

@@ -385,8 +385,8 @@ describe('a source that pauses longer than the SDK stalled-stream grace period',
   }
 
   it('still uploads, with and without contentLength', async () => {
-    // With a length: one streaming PutObject whose body goes quiet mid-request.
-    const sized = payload(256 * 1024);
+    // With a length above a part: one streaming PutObject whose body goes quiet mid-request.
+    const sized = payload(5 * MiB + 256 * 1024);
     const sizedKey = uniqueKey('slow-sized');
     // Without a length and above one part: multipart, with the pause between parts.
     const unsized = payload(6 * MiB + 12345);

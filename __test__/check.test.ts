@@ -71,6 +71,16 @@ describe('storage-s3-check', () => {
     expect(stdout).not.toContain(s3.secretAccessKey);
   });
 
+  it('with no STORAGE_S3_* and no cargo on PATH: runs against the built-in server, every step passes, and the summary says it checked a local server, not a deployment', async () => {
+    // PATH holds only node's own directory: no cargo, no s3s-fs, no other server.
+    const { code, stdout } = await runCheck({ PATH: path.dirname(process.execPath) }, ['--json']);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout) as Report;
+    expect(report).toMatchObject({ target: 'local', passed: 9, failed: 0 });
+    expect(report.checked).toMatch(/built-in local S3 server.*not your deployment/);
+    expect(report.steps[0].name).toBe('configuration');
+  });
+
   it('--json: one document with every step, the same outcome', async () => {
     const { code, stdout } = await runCheck(envFor(s3.endpoint), ['--json']);
     expect(code).toBe(0);

@@ -68,15 +68,18 @@ describe('the packed tarball', () => {
   it('holds the addon, JS layer, typings, README and LICENSE, and nothing else', () => {
     const listing = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n').filter(Boolean)
     const files = listing.map((f) => f.replace(/^package\//, ''))
-    for (const f of ['index.d.ts', 'binding.cjs', 'binding.d.ts', 'lib/index.cjs', 'lib/index.mjs', 'lib/errors.cjs', 'lib/load-binding.cjs', 'bin/check.mjs', 'README.md', 'LICENSE', 'package.json']) {
-      expect(files).toContain(f)
-    }
+    const expected = ['index.d.ts', 'binding.cjs', 'binding.d.ts', 'lib/index.cjs', 'lib/index.mjs', 'lib/errors.cjs', 'lib/load-binding.cjs', 'bin/check.mjs', 'README.md', 'LICENSE', 'package.json']
+    // The test server's entry (`/testing`), its loader and its CLI.
+    expected.push('testing/index.cjs', 'testing/index.mjs', 'testing/index.d.ts', 'testing/binding.cjs', 'testing/binding.d.ts', 'testing/serve.mjs')
+    for (const f of expected) expect(files).toContain(f)
     expect(addon).toMatch(/^storage-s3-native\.[\w-]+\.node$/)
+    expect(files.filter((f) => /^testing\/storage-s3-testing\.[\w-]+\.node$/.test(f))).toHaveLength(1)
     const allowed = [
       /^(index\.d\.ts|binding\.cjs|binding\.d\.ts|README\.md|LICENSE|package\.json)$/,
       /^lib\/[\w-]+\.(cjs|mjs)$/,
       /^bin\/[\w-]+\.mjs$/,
-      /^scripts\/s3-server\.(mjs|d\.mts)$/, // the local server `storage-s3-check` starts
+      /^testing\/(index\.(cjs|mjs|d\.ts)|binding\.(cjs|d\.ts)|serve\.mjs)$/,
+      /^testing\/storage-s3-testing\.[\w-]+\.node$/,
       /^storage-s3-native\.[\w-]+\.node$/,
     ]
     expect(files.filter((f) => !allowed.some((re) => re.test(f)))).toEqual([])
@@ -101,6 +104,34 @@ describe('the packed tarball', () => {
       const out = execFileSync(process.execPath, [file], { cwd: dir, encoding: 'utf8' })
       expect(JSON.parse(out)).toEqual({ body: 'packed', exists: false, notFound: true })
     }, 120_000)
+
+    it(`${flavour.toUpperCase()}: the installed /testing entry starts a server for a round trip, and the backend's import alone loads no test server`, () => {
+      const dir = path.join(work, `${flavour}-local`)
+      mkdirSync(dir, { recursive: true })
+      writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: `local-${flavour}`, private: true, ...(flavour === 'esm' ? { type: 'module' } : {}) }))
+      npm(['install', '--offline', '--no-package-lock', tarball], dir)
+      const imports =
+        flavour === 'esm'
+          ? `import { S3StorageBackend } from '@raptscallions/storage-s3-native'\nconst loaded = () => process.report.getReport().sharedObjects.filter((f) => f.includes('storage-s3-testing')).length\nconst before = loaded()\nconst { startLocalS3 } = await import('@raptscallions/storage-s3-native/testing')`
+          : `const { S3StorageBackend } = require('@raptscallions/storage-s3-native')\nconst loaded = () => process.report.getReport().sharedObjects.filter((f) => f.includes('storage-s3-testing')).length\nconst before = loaded()\nconst { startLocalS3 } = require('@raptscallions/storage-s3-native/testing')`
+      const body = `
+const run = async () => {
+  const s3 = await startLocalS3()
+  const b = new S3StorageBackend(s3)
+  await b.upload({ key: 'k.txt', body: Buffer.from('local'), contentType: 'text/plain' })
+  const chunks = []
+  for await (const c of await b.download('k.txt')) chunks.push(c)
+  const after = loaded()
+  await s3.stop()
+  console.log(JSON.stringify({ before, after, body: Buffer.concat(chunks).toString(), endpoint: s3.endpoint.replace(/\\d+$/, 'PORT') }))
+}
+run()
+`
+      const file = path.join(dir, flavour === 'esm' ? 'local.js' : 'local.cjs')
+      writeFileSync(file, `${imports}\n${body}`)
+      const out = execFileSync(process.execPath, [file], { cwd: dir, encoding: 'utf8' })
+      expect(JSON.parse(out)).toEqual({ before: 0, after: 1, body: 'local', endpoint: 'http://127.0.0.1:PORT' })
+    }, 60_000)
   }
 })
 
@@ -350,6 +381,24 @@ export function describeError(e: unknown): string {
         'cjs.cts': `${body(esmImports())}\nimport pkg = require('${PKG}')\nexport const viaRequire = [${exportsOf.values.map((v) => `pkg.${v}`).join(', ')}] as const\n`,
       },
     )
+  }, 120_000)
+
+  it('the /testing entry: typed, and a started server is valid backend options (node16 ESM and CJS, bundler)', () => {
+    const use = `
+export async function withLocal(): Promise<string> {
+  const s3: LocalS3 = await startLocalS3({ bucket: 'files', domain: ['localhost'] })
+  const backend: S3StorageBackend = new S3StorageBackend(s3)
+  const opts: S3BackendOptions = { ...s3, retry: { maxAttempts: 2 } }
+  await backend.exists('k')
+  await s3.stop()
+  return s3.endpoint + s3.credentials.accessKeyId + s3.dir + String(opts.bucket)
+}
+`
+    const imports = `import { startLocalS3, type LocalS3, type LocalS3Options } from '${PKG}/testing'\nimport { S3StorageBackend, type S3BackendOptions } from '${PKG}'\nexport type O = LocalS3Options\n`
+    typecheck('testing-node16', { module: 'node16', moduleResolution: 'node16' }, { 'esm.mts': imports + use, 'cjs.cts': imports + use })
+    typecheck('testing-bundler', { module: 'esnext', moduleResolution: 'bundler' }, { 'main.ts': imports + use })
+    // An option the server does not have is a type error.
+    expect(() => typecheck('testing-negative', { module: 'node16', moduleResolution: 'node16' }, { 'bad.mts': `${imports}startLocalS3({ buckett: 'x' })\n` })).toThrow()
   }, 120_000)
 
   it('bundler resolution (module esnext)', () => {

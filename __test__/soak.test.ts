@@ -9,7 +9,7 @@
 import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3StorageBackend } from '../lib/index.mjs';
-import { listObjectKeys, selectedServerKind, startTestServer, unfinishedUploads, type TestServer } from './helpers/servers';
+import { isS3sFs, listObjectKeys, selectedServerKind, startTestServer, unfinishedUploads, type TestServer } from './helpers/servers';
 import { KiB, MiB, randomBuffer, readAll, sleep } from './helpers/streams';
 
 const KIND = selectedServerKind();
@@ -148,7 +148,7 @@ describe('soak: small operations', () => {
     expect(endTypes).toEqual(baselineTypes);
     // The server holds nothing: every object deleted, no unfinished upload.
     expect(await unfinishedUploads(server)).toEqual([]);
-    if (server.kind === 's3s-fs') {
+    if (isS3sFs(server.kind)) {
       // Its bucket is a directory: not even a stray file may remain.
       const files = readdirSync(`${server.dataDir}/${server.bucket}`, { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
       expect(files.map((d) => d.name)).toEqual([]);

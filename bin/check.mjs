@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // storage-s3-check: validates a deployment end to end, one PASS/FAIL line per
 // step (or one JSON document with --json). With STORAGE_S3_* set it checks that
-// service; with none set it starts a local s3s-fs server and checks against it,
+// service; with none set it starts the package's built-in S3 server
+// (startLocalS3, in this process: no cargo, no Docker) and checks against it,
 // and says so: that run checks this package, not a deployment. It stops after
 // the first failed step that makes the rest meaningless (configuration,
 // connectivity, credentials, bucket), and every step has a time limit, so an
@@ -73,7 +74,7 @@ async function main(target) {
   const configOk = await step('configuration', async () => {
     backend = createS3Backend(target.env, CHECK_OPTIONS)
     const d = backend.describe()
-    return `${d.endpoint ?? 'AWS S3'} bucket=${d.bucket} region=${d.region} ${d.forcePathStyle ? 'path-style' : 'virtual-hosted'}${target.local ? ' (local s3s-fs)' : ''}`
+    return `${d.endpoint ?? 'AWS S3'} bucket=${d.bucket} region=${d.region} ${d.forcePathStyle ? 'path-style' : 'virtual-hosted'}${target.local ? ' (built-in local server)' : ''}`
   })
   if (!configOk || !backend) return
 
@@ -127,15 +128,15 @@ let server
 const target = { env: process.env, local: false }
 try {
   if (!configured) {
-    const { startS3Server } = await import('../scripts/s3-server.mjs')
-    server = await startS3Server()
+    const { startLocalS3 } = await import('../testing/index.mjs')
+    server = await startLocalS3()
     target.local = true
     target.env = {
       STORAGE_S3_ENDPOINT: server.endpoint,
       STORAGE_S3_REGION: server.region,
       STORAGE_S3_BUCKET: server.bucket,
-      STORAGE_S3_ACCESS_KEY_ID: server.accessKeyId,
-      STORAGE_S3_SECRET_ACCESS_KEY: server.secretAccessKey,
+      STORAGE_S3_ACCESS_KEY_ID: server.credentials.accessKeyId,
+      STORAGE_S3_SECRET_ACCESS_KEY: server.credentials.secretAccessKey,
     }
   }
   await main(target)
@@ -149,7 +150,7 @@ try {
 const failed = steps.filter((s) => !s.ok).length
 const passed = steps.length - failed
 const what = target.local
-  ? 'a local s3s-fs server started for this check (no STORAGE_S3_* set): this checked the package, not your deployment'
+  ? 'the built-in local S3 server, started for this check because no STORAGE_S3_* is set: this checked the package, not your deployment'
   : `the service STORAGE_S3_* names`
 if (json) {
   console.log(JSON.stringify({ target: target.local ? 'local' : 'configured', checked: what, passed, failed, steps }, null, 2))

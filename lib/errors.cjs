@@ -4,7 +4,7 @@
 // descriptions to them. Every message, reason and status is the core's
 // (core/src/error.rs); errors found here are worded there too.
 
-const native = require('./load-binding.cjs')
+const native = require('./load-binding.cjs').backend()
 
 class StorageError extends Error {
   constructor(message, details) {

@@ -6,7 +6,7 @@
 const { Readable } = require('node:stream')
 const { isMainThread } = require('node:worker_threads')
 const { inspect } = require('node:util')
-const native = require('./load-binding.cjs') // ../binding.cjs, with a clear error when no binary fits
+const native = require('./load-binding.cjs').backend() // ../binding.cjs, with a clear error when no binary fits
 const errors = require('./errors.cjs')
 const args = require('./args.cjs')
 

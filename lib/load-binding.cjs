@@ -1,8 +1,9 @@
 'use strict'
-// Loads the native addon through napi-rs's generated loader (../binding.cjs,
-// rewritten by every build, so it is not edited by hand). That loader tries
-// ./storage-s3-native.<platform>.node, then the package
-// @raptscallions/storage-s3-native-<platform>; when neither loads it throws a
+// Loads a native addon through napi-rs's generated loader: the backend's
+// (../binding.cjs) or the test server's (../testing/binding.cjs), both
+// rewritten by every build, so they are not edited by hand. A loader tries
+// ./<name>.<platform>.node, then the package
+// @raptscallions/<name>-<platform>; when neither loads it throws a
 // generic "Cannot find native binding" pointing at an npm bug. Replace that
 // with an error that tells the truth: this machine's platform, arch and libc,
 // which platforms this install has a binary for, and how to build one from a
@@ -37,8 +38,11 @@ function platformArchAbi() {
   return `${platform}-${arch}`
 }
 
-/** Platforms this install has a binary for: the package's own `.node` files and installed platform packages. */
-function installedPlatforms() {
+/**
+ * Platforms this install has a `name` binary for: the `.node` files next to
+ * its loader in `dir` and installed platform packages.
+ */
+function installedPlatforms(name, dir) {
   const found = new Set()
   const list = (dir) => {
     try {
@@ -47,14 +51,12 @@ function installedPlatforms() {
       return []
     }
   }
-  for (const f of list(path.join(__dirname, '..'))) {
-    const m = /^storage-s3-native\.(.+)\.node$/.exec(f)
-    if (m) found.add(m[1])
+  for (const f of list(dir)) {
+    if (f.startsWith(`${name}.`) && f.endsWith('.node')) found.add(f.slice(name.length + 1, -'.node'.length))
   }
   const scope = path.join(__dirname, '..', '..')
   for (const f of list(scope)) {
-    const m = /^storage-s3-native-(.+)$/.exec(f)
-    if (m && list(path.join(scope, f)).some((n) => n.endsWith('.node'))) found.add(m[1])
+    if (f.startsWith(`${name}-`) && list(path.join(scope, f)).some((n) => n.endsWith('.node'))) found.add(f.slice(name.length + 1))
   }
   return [...found].sort()
 }
@@ -65,15 +67,16 @@ function causeMessages(err) {
   return out
 }
 
-function loadBinding() {
+/** Loads `<dir>/binding.cjs`, the loader of the `name` binary. */
+function loadBinding(name, dir) {
   try {
-    return require('../binding.cjs')
+    return require(path.join(dir, 'binding.cjs'))
   } catch (err) {
     if (!/^(Cannot find native binding|Failed to load native binding)/.test(String(err?.message))) throw err
     const target = platformArchAbi()
-    const installed = installedPlatforms()
+    const installed = installedPlatforms(name, dir)
     const have = installed.length ? `this install has a binary for ${installed.join(', ')} only` : 'this install has no binary for any platform'
-    const build = `build one from a clone of the sources (Node and Rust: \`npm install && npm run build\` makes storage-s3-native.${target}.node) and put it next to this package's binding.cjs`
+    const build = `build one from a clone of the sources (Node and Rust: \`npm install && npm run build\` makes ${path.relative(path.join(__dirname, '..'), path.join(dir, `${name}.${target}.node`))}) and put it next to ${path.relative(path.join(__dirname, '..'), path.join(dir, 'binding.cjs'))} in this package`
     // A binary that is there but does not load (e.g. it needs a newer glibc
     // than this system's) is a different problem from a missing one: say why.
     const failures = causeMessages(err).filter((m) => !/^(Cannot find module|Unsupported (architecture|OS))/.test(m))
@@ -87,4 +90,9 @@ function loadBinding() {
   }
 }
 
-module.exports = loadBinding()
+module.exports = {
+  /** The storage backend's addon (../binding.cjs). */
+  backend: () => loadBinding('storage-s3-native', path.join(__dirname, '..')),
+  /** The test server's addon (../testing/binding.cjs): only `/testing` loads it. */
+  testing: () => loadBinding('storage-s3-testing', path.join(__dirname, '..', 'testing')),
+}

@@ -18,10 +18,20 @@ function newestMtime(entry) {
   return Math.max(0, ...readdirSync(full).map((name) => newestMtime(path.join(entry, name))))
 }
 
-const addons = readdirSync(root).filter((f) => /^storage-s3-native\..+\.node$/.test(f))
-const built = Math.max(0, ...addons.map((f) => statSync(path.join(root, f)).mtimeMs))
-const sources = Math.max(...['src', 'core/src', 'core/Cargo.toml', 'Cargo.toml', 'Cargo.lock', 'build.rs'].map(newestMtime))
+/** Modification time of the oldest of `dir`'s addons (0 when it has none). */
+function builtMtime(dir, name) {
+  const addons = readdirSync(path.join(root, dir)).filter((f) => f.startsWith(`${name}.`) && f.endsWith('.node'))
+  return addons.length ? Math.min(...addons.map((f) => statSync(path.join(root, dir, f)).mtimeMs)) : 0
+}
 
-if (addons.length && built >= sources) process.exit(0)
-console.error(addons.length ? 'native addon is older than its sources: rebuilding' : 'native addon not built yet: building (a few minutes on 2 cores)')
+// The backend's addon and the test server's (testing/), each against its own sources.
+const backend = builtMtime('.', 'storage-s3-native')
+const testing = builtMtime('testing', 'storage-s3-testing')
+const shared = ['Cargo.toml', 'Cargo.lock']
+const stale =
+  backend < Math.max(...[...shared, 'src', 'core/src', 'core/Cargo.toml', 'build.rs'].map(newestMtime)) ||
+  testing < Math.max(...[...shared, 'testing/src', 'testing/Cargo.toml', 'testing/build.rs'].map(newestMtime))
+
+if (!stale) process.exit(0)
+console.error(backend && testing ? 'native addons are older than their sources: rebuilding' : 'native addons not built yet: building (a few minutes on 2 cores)')
 execSync('npm run build:fast', { cwd: root, stdio: 'inherit' })

@@ -1,12 +1,14 @@
 // Types for s3-server.mjs.
 
-export type ServerKind = 's3s-fs' | 'garage' | 'moto';
+export type ServerKind = 'builtin' | 's3s-fs' | 'garage' | 'moto';
 
 export declare const S3S_FS_VERSION: string;
 export declare const GARAGE_VERSION: string;
 /** The region Garage signs with (set in its config). */
 export declare const GARAGE_REGION: 'garage';
 export declare const SERVER_KINDS: readonly ServerKind[];
+/** Kinds that are s3s-fs 0.14.1 (the built-in server is its library). */
+export declare function isS3sFs(kind: string | undefined): boolean;
 
 export interface S3ServerOptions {
   /** Default "s3s-fs" (startServer only; the start<Kind> functions set it). */

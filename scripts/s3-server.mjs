@@ -8,9 +8,11 @@
 //   const s3 = await startS3Server({ domain: 'localhost' }); ... await s3.stop();
 //   const garage = await startServer({ kind: 'garage' });
 //
-// CLI: `node scripts/s3-server.mjs [--server s3s-fs|garage|moto] [--bucket B] [--domain D]
+// CLI: `node scripts/s3-server.mjs [--server builtin|s3s-fs|garage|moto] [--bucket B] [--domain D]
 // [--data-dir DIR]` prints STORAGE_S3_* lines and runs until SIGINT/SIGTERM.
 //
+//   builtin The package's own server (testing/serve.mjs, the startLocalS3 addon: the s3s-fs
+//           0.14.1 library), run as a child process; needs the built addon, not cargo.
 //   s3s-fs  s3s-fs 0.14.1: strict SigV4, a directory per bucket. Installed with `cargo install`
 //           when missing (S3S_FS_BIN, PATH, $CARGO_INSTALL_ROOT/bin or ~/.cargo/bin).
 //   garage  Garage 2.5.0, one node (--single-node), region "garage", sqlite metadata.
@@ -32,10 +34,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
 export const S3S_FS_VERSION = '0.14.1';
 export const GARAGE_VERSION = '2.5.0';
 export const GARAGE_REGION = 'garage';
-export const SERVER_KINDS = Object.freeze(['s3s-fs', 'garage', 'moto']);
+export const SERVER_KINDS = Object.freeze(['builtin', 's3s-fs', 'garage', 'moto']);
+/** Kinds that are s3s-fs 0.14.1 (the built-in server is its library): same behaviour, same state files. */
+export const isS3sFs = (kind) => kind === 's3s-fs' || kind === 'builtin';
 const INSTALL_ARGS = ['install', `s3s-fs@${S3S_FS_VERSION}`, '--features', 'binary', '--locked'];
 const EXE = process.platform === 'win32' ? '.exe' : '';
 const HOST = '127.0.0.1';
@@ -333,6 +339,18 @@ const KINDS = {
       timeoutMs: 15_000,
     };
   },
+  // The package's own server (testing/, startLocalS3) in a process of its own, so that a test
+  // can kill it and start it again on the same port and directory; no cargo needed.
+  builtin: async ({ dataDir, bucket, accessKeyId, secretAccessKey, domains }) => ({
+    bin: process.execPath,
+    args: (port) => [
+      path.join(ROOT, 'testing', 'serve.mjs'),
+      ...['--port', String(port), '--dir', dataDir, '--bucket', bucket, '--access-key', accessKeyId, '--secret-key', secretAccessKey],
+      ...domains.flatMap((d) => ['--domain', d]),
+    ],
+    ready: async () => true,
+    timeoutMs: 15_000,
+  }),
   garage: async ({ dataDir, port, bucket, accessKeyId, secretAccessKey, coords }) => {
     const bin = findGarage();
     if (!bin) throw new Error(`garage not found (set GARAGE_BIN or install it: cargo install garage@${GARAGE_VERSION} --locked)`);
@@ -397,7 +415,7 @@ export async function startServer(opts = {}) {
   try {
     await mkdir(dataDir, { recursive: true });
     // Garage keeps its port in its config and moto's readiness check needs it: pick it first.
-    const port = opts.port ?? (kind === 's3s-fs' ? undefined : await freePort());
+    const port = opts.port ?? (isS3sFs(kind) ? undefined : await freePort());
     const coords = { endpoint: `http://${HOST}:${port}`, region, accessKeyId, secretAccessKey };
     const how = await KINDS[kind]({ dataDir, port, bucket, accessKeyId, secretAccessKey, domains, coords });
     started = await launch({ name: kind, port, tempDir: ownDir ? dataDir : undefined, ...how });
@@ -440,7 +458,7 @@ export async function startServer(opts = {}) {
       })()),
     async createBucket(name) {
       checkBucketName(name);
-      if (kind === 's3s-fs') {
+      if (isS3sFs(kind)) {
         await mkdir(path.join(dataDir, name), { recursive: true });
         return;
       }

@@ -1,5 +1,5 @@
 // Starts one S3 server for the whole test run (the kind S3_TEST_SERVER names, default s3s-fs;
-// or uses S3_TEST_ENDPOINT) and hands its coordinates to test files through provide/inject.
+// `builtin` runs the package's startLocalS3 in this process; or uses S3_TEST_ENDPOINT) and hands its coordinates to test files through provide/inject.
 import type { TestProject } from 'vitest/node';
 import { selectedServerKind, startTestServer } from './servers';
 import type { S3TestConfig } from './vitest';
@@ -30,9 +30,19 @@ export default async function setup({ provide }: Pick<TestProject, 'provide'>) {
     provide('s3', fromEnv(external));
     return;
   }
+  const kind = selectedServerKind();
+  if (kind === 'builtin') {
+    // The package's own server, in this process: what docs/testing.md shows hosts.
+    const { startLocalS3 } = await import('../../testing/index.mjs');
+    const local = await startLocalS3({ domain: 'localhost' });
+    const { endpoint, region, bucket, credentials, dir: dataDir } = local;
+    const port = Number(new URL(endpoint).port);
+    provide('s3', { server: kind, endpoint, region, bucket, ...credentials, dataDir, port, domain: 'localhost' });
+    return () => local.stop();
+  }
   // `localhost` so clients can also use http://<bucket>.localhost:<port> (virtual-hosted style).
-  const server = await startTestServer({ kind: selectedServerKind(), domain: 'localhost' });
-  const { kind, endpoint, region, bucket, accessKeyId, secretAccessKey, dataDir, port, domain } = server;
+  const server = await startTestServer({ kind, domain: 'localhost' });
+  const { endpoint, region, bucket, accessKeyId, secretAccessKey, dataDir, port, domain } = server;
   provide('s3', { server: kind, endpoint, region, bucket, accessKeyId, secretAccessKey, dataDir, port, domain });
   return () => server.stop();
 }

@@ -1,5 +1,5 @@
 // The S3 servers the integration suite runs against, picked with S3_TEST_SERVER (s3s-fs,
-// the default; garage; moto). They are started by scripts/s3-server.mjs (see there for what
+// the default; builtin, the package's own startLocalS3; garage; moto). They are started by scripts/s3-server.mjs (see there for what
 // each is and where its binary comes from); this file adds what only tests need: the kind
 // S3_TEST_SERVER names, and listings of what a server holds.
 //
@@ -10,9 +10,9 @@
 // (its bucket is created again). .ci/run installs Garage and moto.
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { freePort, regionOf, s3Request, SERVER_KINDS, startServer, type S3Server, type S3ServerOptions, type ServerKind } from '../../scripts/s3-server.mjs';
+import { freePort, isS3sFs, regionOf, s3Request, SERVER_KINDS, startServer, type S3Server, type S3ServerOptions, type ServerKind } from '../../scripts/s3-server.mjs';
 
-export { freePort, regionOf, type ServerKind };
+export { freePort, isS3sFs, regionOf, type ServerKind };
 
 /** The kind S3_TEST_SERVER names (default s3s-fs). */
 export function selectedServerKind(): ServerKind {
@@ -82,7 +82,7 @@ export async function unfinishedUploads(
   { tempFiles = false } = {},
 ): Promise<string[]> {
   const kind = server.kind ?? server.server;
-  if (kind === 's3s-fs') {
+  if (isS3sFs(kind)) {
     if (!server.dataDir) throw new Error('an s3s-fs server without a data dir');
     const temp = tempFiles ? readdirSync(server.dataDir).filter((f) => f.startsWith('.tmp.')) : [];
     return [...listS3sFsLeftovers(server.dataDir), ...temp];

@@ -4,7 +4,7 @@ import 'vitest';
 /** Where the shared test S3 server lives (see global-setup.ts). */
 export interface S3TestConfig {
   /** Which server this is (S3_TEST_SERVER; `external` for S3_TEST_ENDPOINT), so tests can state differences. */
-  server: 's3s-fs' | 'garage' | 'moto' | 'external';
+  server: 'builtin' | 's3s-fs' | 'garage' | 'moto' | 'external';
   endpoint: string;
   region: string;
   bucket: string;

@@ -45,38 +45,58 @@ pub(crate) async fn run<S: PartSource>(
     mut source: S,
 ) -> Result<UploadOutcome> {
     let upload_id: Arc<str> = core.create_multipart(t, put).await?.into();
-    let result = match send_parts(core, t, &upload_id, first, &mut source).await {
+    let mut in_flight = JoinSet::new();
+    let result = match send_parts(core, t, &upload_id, first, &mut source, &mut in_flight).await {
         Ok(_) if t.cancel.is_cancelled() => Err(t.aborted()),
         Ok(parts) => core.complete_multipart(t, &upload_id, parts).await,
         Err(e) => Err(e),
     };
     if result.is_err() {
+        let (core, key, op) = (core.clone(), t.key.clone(), t.op);
+        let cleanup = async move {
+            // A part whose body the server already has can still be stored
+            // after an abort that overtakes it, and then nothing removes it
+            // (s3s-fs does this; AWS documents it for S3). So the parts in
+            // flight finish (or fail on their own timeouts) first.
+            while in_flight.join_next().await.is_some() {}
+            core.abort_multipart(op, &key, &upload_id).await
+        };
         if t.signal.is_cancelled() {
             // The caller's signal fired: answer now, clean up behind.
-            let (core, key) = (core.clone(), t.key.clone());
-            tokio::spawn(async move { core.abort_multipart(&key, &upload_id).await });
+            tokio::spawn(cleanup);
         } else {
             // A failure: the promise settles once nothing is left on the server.
-            core.abort_multipart(&t.key, &upload_id).await;
+            cleanup.await;
         }
     }
     result
 }
 
 /// Sends every part, `queue_size` at a time; the parts in order, or the
-/// first error (a part's failure beats the source it stopped).
+/// first error (a part's failure beats the source it stopped). When the
+/// transfer is cancelled it returns at once, leaving the parts still in
+/// flight in `in_flight`: an abort stops the parts to come, not those sent.
 async fn send_parts<S: PartSource>(
     core: &Arc<S3Core>,
     t: &Arc<Transfer>,
     upload_id: &Arc<str>,
     first: S::Part,
     source: &mut S,
+    in_flight: &mut JoinSet<Result<CompletedPart>>,
 ) -> Result<Vec<CompletedPart>> {
     let queue_size = core.config().multipart.queue_size;
     let task_failed = |join: tokio::task::JoinError| Error::unknown(t.op, &t.key, format!("part task failed: {join}"));
-    // Cancelled by the caller's abort or by the first failed part.
+    // Cancelled by the caller's abort or by the first failed part; stops the
+    // source, not the parts in flight.
     let stop = t.cancel.child_token();
-    let mut in_flight: JoinSet<Result<CompletedPart>> = JoinSet::new();
+    // The parts' own transfer: the same progress counter, no cancellation.
+    let part_t = Arc::new(Transfer {
+        op: t.op,
+        key: t.key.clone(),
+        cancel: CancellationToken::new(),
+        signal: CancellationToken::new(),
+        sent: t.sent.clone(),
+    });
     let mut done = Vec::new();
     let mut first_error: Option<Error> = None;
     let mut next = Some(first);
@@ -84,7 +104,11 @@ async fn send_parts<S: PartSource>(
 
     while let Some(part) = next.take() {
         while in_flight.len() >= queue_size {
-            match in_flight.join_next().await.expect("non-empty") {
+            let joined = tokio::select! {
+                j = in_flight.join_next() => j.expect("non-empty"),
+                _ = t.cancel.cancelled() => return Err(t.aborted()),
+            };
+            match joined {
                 Ok(Ok(p)) => done.push(p),
                 Ok(Err(e)) => {
                     first_error.get_or_insert(e);
@@ -105,7 +129,7 @@ async fn send_parts<S: PartSource>(
             first_error = Some(Error::invalid(t.op, &t.key, "multipart.partSize", why));
             break;
         }
-        let request = S::send(core.clone(), t.clone(), upload_id.clone(), number, part);
+        let request = S::send(core.clone(), part_t.clone(), upload_id.clone(), number, part);
         let stop_on_error = stop.clone();
         in_flight.spawn(async move {
             let r = request.await;
@@ -123,7 +147,12 @@ async fn send_parts<S: PartSource>(
         }
     }
 
-    while let Some(r) = in_flight.join_next().await {
+    loop {
+        let joined = tokio::select! {
+            j = in_flight.join_next() => j,
+            _ = t.cancel.cancelled() => return Err(t.aborted()),
+        };
+        let Some(r) = joined else { break };
         match r {
             Ok(Ok(p)) => done.push(p),
             Ok(Err(e)) => {

@@ -19,10 +19,13 @@ export declare class AbortHandle {
 }
 
 export declare class NativeBackend {
-  /** `options`: S3BackendOptions without `errorClasses`, as plain JSON. */
-  constructor(options: any)
-  /** From the host's `STORAGE_*` variables; `overrides` win. */
-  static fromEnv(env: Record<string, string>, overrides: any): NativeBackend
+  /**
+   * `options`: S3BackendOptions without `errorClasses` and `onRequest`, as
+   * plain JSON; `vars`: the process's proxy variables; `onRequest`: the hook.
+   */
+  constructor(options: any, vars?: Record<string, string> | undefined | null, onRequest?: (event: NativeRequestEvent) => void)
+  /** From the host's `STORAGE_*` variables (and the proxy variables); `overrides` win. */
+  static fromEnv(env: Record<string, string>, overrides: any, onRequest?: (event: NativeRequestEvent) => void): NativeBackend
   /** What `util.inspect` and `JSON.stringify` show of a backend: no secrets. */
   describe(): Record<string, unknown>
   /**
@@ -119,6 +122,20 @@ export declare function generateStorageKey(groupId: string, filename: string | u
 export interface ListPageResult {
   items: Array<ObjectEntry>
   nextCursor?: string
+}
+
+/** One HTTP attempt, for the `onRequest` hook (see `RequestEvent` in the core). */
+export interface NativeRequestEvent {
+  operation: string
+  s3Operation: string
+  method: string
+  status?: number
+  attempt: number
+  durationMs: number
+  requestId?: string
+  error?: string
+  key?: string
+  bucket: string
 }
 
 export interface ObjectEntry {

@@ -207,6 +207,40 @@ export interface PresignedPost {
   expiresAt: string
 }
 
+export interface TlsOptions {
+  /**
+   * CA certificate(s), PEM (one or more `-----BEGIN CERTIFICATE-----` blocks; a string, a Buffer, or an
+   * array of them), that https:// connections trust instead of the system's root certificates, as
+   * Node's `tls` `ca` option does: for a service whose certificate a private CA signed. To trust the
+   * public CAs as well, include them. Checked when the backend is built (bad PEM: ConfigurationError
+   * naming `tls.ca`).
+   */
+  ca?: string | Buffer | Array<string | Buffer>
+}
+
+/** One HTTP attempt, as `onRequest` receives it. Never carries credentials, headers, URLs or query strings. */
+export interface RequestEvent {
+  /** The public method that sent it (a copy's HEAD of its source is 'copy'). */
+  operation: StorageErrorDetails['operation']
+  /** The S3 API call: 'PutObject', 'CreateMultipartUpload', 'UploadPart', 'GetObject', 'HeadObject', 'HeadBucket', ... */
+  s3Operation: string
+  /** HTTP method. */
+  method: string
+  /** HTTP status of the answer; absent when none came (refused, reset, timed out, TLS failure, abandoned). */
+  status?: number
+  /** 1 for the first attempt, 2 for the first retry, ... (the SDK's retries; an upload part sent again after a stall starts at 1). */
+  attempt: number
+  /** From sending the request to the answer's headers (a download's body streams afterwards), or to the failure. */
+  durationMs: number
+  /** `x-amz-request-id` of the answer, when it has one. */
+  requestId?: string
+  /** Why no answer came, in short (e.g. "Connection refused (os error 111)", "abandoned: ..."). */
+  error?: string
+  /** The key concerned (`list`: the prefix); absent for `deleteMany`. */
+  key?: string
+  bucket: string
+}
+
 export interface ErrorClasses {
   StorageError?: new (message: string, details?: Record<string, unknown>) => Error
   FileNotFoundError?: new (key: string) => Error
@@ -228,6 +262,24 @@ export interface S3BackendOptions {
   multipart?: MultipartOptions
   retry?: RetryOptions
   timeouts?: TimeoutOptions
+  /**
+   * HTTP proxy for the S3 requests. Absent: from `process.env` when the backend is built —
+   * `https_proxy` / `HTTPS_PROXY` for https:// endpoints and AWS, `http_proxy` / `HTTP_PROXY` for
+   * http:// ones, then `all_proxy` / `ALL_PROXY` (lower case first; `http://user:pass@host:port`
+   * for Basic auth); `no_proxy` / `NO_PROXY` lists hosts reached directly (`*`, names with their
+   * subdomains, IPs, CIDR networks, any of them with `:port`). A URL: that proxy for every request,
+   * the environment not read. `false`: no proxy.
+   */
+  proxy?: string | false
+  /** TLS for https:// endpoints (and https:// proxies). */
+  tls?: TlsOptions
+  /**
+   * Called once per HTTP attempt, retries included, after it ended (asynchronously, on the JS
+   * thread; presigning sends nothing and fires nothing). What it throws is caught: the request is
+   * not affected, and the first such error is reported as a process warning (STORAGE_S3_ON_REQUEST).
+   * Without it no interceptor runs.
+   */
+  onRequest?: (event: RequestEvent) => void
   /** The host's own error classes; the package's own when absent. */
   errorClasses?: ErrorClasses
 }
@@ -280,6 +332,10 @@ export interface BackendDescription {
   multipart: Required<MultipartOptions>
   retry: Required<RetryOptions>
   timeouts: Required<TimeoutOptions>
+  /** The proxy in force (without its credentials) and where it was set ('proxy' or a variable); absent: direct. */
+  proxy?: { url: string; from: string; noProxy?: string }
+  /** How many CA certificates `tls.ca` holds; absent: the system's roots. */
+  tls?: { caCertificates: number }
 }
 
 /** The Readable `download` resolves to, with the response's headers. */
@@ -315,7 +371,8 @@ export declare class S3StorageBackend implements IStorageBackend {
  * Builds a backend from the host's variables: STORAGE_S3_ENDPOINT, STORAGE_S3_REGION,
  * STORAGE_S3_BUCKET, STORAGE_S3_ACCESS_KEY_ID, STORAGE_S3_SECRET_ACCESS_KEY,
  * STORAGE_SIGNED_URL_EXPIRATION_SECONDS (and optional STORAGE_S3_SESSION_TOKEN,
- * STORAGE_S3_FORCE_PATH_STYLE). `options` win over the environment.
+ * STORAGE_S3_FORCE_PATH_STYLE). `options` win over the environment. Proxy variables
+ * (HTTPS_PROXY, NO_PROXY, ...) are read from `process.env`, whatever `env` is.
  * @throws ConfigurationError naming every bad variable.
  */
 export declare function createS3Backend(

@@ -67,15 +67,63 @@ function readable(field, read) {
   }
 }
 
-/** Splits `errorClasses` (functions, kept in JS) from the JSON options. */
+/**
+ * `tls.ca` as PEM text: a Buffer (or Uint8Array) is read as text and an array
+ * joined, as Node's `tls.ca` takes them; anything else goes on for the core to name.
+ */
+function pemText(ca) {
+  const one = (c) => (c instanceof Uint8Array ? Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString('latin1') : c)
+  if (Array.isArray(ca)) return ca.every((c) => typeof c === 'string' || c instanceof Uint8Array) ? ca.map(one).join('\n') : ca
+  return one(ca)
+}
+
+/** The proxy variables of this thread's `process.env` (the core reads them once, at construction). */
+function proxyVars() {
+  const vars = {}
+  for (const [name, value] of Object.entries(process.env)) {
+    if (typeof value === 'string' && (/^(https?|all|no)_proxy$/i.test(name) || name === 'REQUEST_METHOD')) vars[name] = value
+  }
+  return vars
+}
+
+/**
+ * The `onRequest` hook as the native side calls it: what it throws must not
+ * reach the request (it has already ended) nor crash the process (an error
+ * thrown from a native callback is an uncaught exception), so it is caught
+ * and reported once as a process warning.
+ */
+function requestHook(onRequest) {
+  if (onRequest === undefined || onRequest === null) return undefined
+  let warned = false
+  return (event) => {
+    try {
+      onRequest(event)
+    } catch (err) {
+      if (warned) return
+      warned = true
+      process.emitWarning(`onRequest threw: ${err?.message ?? String(err)}. Requests are not affected; later errors of this hook are not reported.`, {
+        code: 'STORAGE_S3_ON_REQUEST',
+      })
+    }
+  }
+}
+
+/** Splits `errorClasses` and `onRequest` (functions, kept in JS) from the JSON options. */
 function splitOptions(options, what) {
   if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
     throw configurationError(OWN_CLASSES, [{ field: what, message: 'must be an object' }])
   }
-  const { errorClasses, ...rest } = readable(what, () => ({ ...options }))
+  const { errorClasses, onRequest, ...rest } = readable(what, () => ({ ...options }))
   const { classes, issues } = resolveErrorClasses(errorClasses)
+  if (onRequest !== undefined && onRequest !== null && typeof onRequest !== 'function') {
+    issues.push({ field: 'onRequest', message: `must be a function, got ${typeof onRequest}` })
+  }
   if (issues.length) throw configurationError(classes, issues)
-  return { classes, json: readable(what, () => toPlainJson(rest)) }
+  const tls = rest.tls
+  if (tls !== null && typeof tls === 'object' && !Array.isArray(tls) && tls.ca !== undefined) {
+    rest.tls = readable('tls', () => ({ ...tls, ca: pemText(tls.ca) }))
+  }
+  return { classes, json: readable(what, () => toPlainJson(rest)), hook: requestHook(onRequest) }
 }
 
 function createNative(classes, make) {
@@ -199,9 +247,9 @@ class S3StorageBackend {
       this.#classes = internal.classes
       return
     }
-    const { classes, json } = splitOptions(options, 'options')
+    const { classes, json, hook } = splitOptions(options, 'options')
     this.#classes = classes
-    this.#native = createNative(classes, () => new native.NativeBackend(json))
+    this.#native = createNative(classes, () => new native.NativeBackend(json, proxyVars(), hook))
   }
 
   #fail(err, operation, key) {
@@ -475,15 +523,17 @@ class S3StorageBackend {
 
 /**
  * Builds a backend from the host's `STORAGE_*` variables (default
- * `process.env`); `options` override them.
+ * `process.env`); `options` override them. Proxy variables are read from
+ * `process.env` in any case.
  */
 function createS3Backend(env = process.env, options) {
-  const { classes, json } = splitOptions(options, 'options')
-  const vars = {}
+  const { classes, json, hook } = splitOptions(options, 'options')
+  // The proxy variables are the process's, whatever `env` holds.
+  const vars = proxyVars()
   for (const [name, value] of readable('env', () => Object.entries(env ?? {}))) {
     if (name.startsWith('STORAGE_') && typeof value === 'string') vars[name] = value
   }
-  const nativeBackend = createNative(classes, () => native.NativeBackend.fromEnv(vars, json))
+  const nativeBackend = createNative(classes, () => native.NativeBackend.fromEnv(vars, json, hook))
   return new S3StorageBackend(undefined, { token: INTERNAL, native: nativeBackend, classes })
 }
 

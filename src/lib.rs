@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use s3_storage_core::{
     BackendConfig, CancellationToken, ConfigError, ConfigIssue, CopyOptions, Download, DownloadCloser, DownloadOptions, ListOptions,
-    Operation, PostOptions, S3Backend, SignUrlOptions, UploadSink,
+    Operation, PostOptions, RequestEvent, RequestHook, S3Backend, SignUrlOptions, UploadSink,
 };
 
 /// Prefix of error messages that carry a JSON description for `lib/errors.cjs`.
@@ -179,6 +180,49 @@ pub struct ObjectHead {
     pub metadata: HashMap<String, String>,
 }
 
+/// One HTTP attempt, for the `onRequest` hook (see `RequestEvent` in the core).
+#[napi(object)]
+pub struct NativeRequestEvent {
+    pub operation: String,
+    pub s3_operation: String,
+    pub method: String,
+    pub status: Option<u32>,
+    pub attempt: u32,
+    pub duration_ms: f64,
+    pub request_id: Option<String>,
+    pub error: Option<String>,
+    pub key: Option<String>,
+    pub bucket: String,
+}
+
+impl From<RequestEvent> for NativeRequestEvent {
+    fn from(e: RequestEvent) -> Self {
+        NativeRequestEvent {
+            operation: e.operation.as_str().to_owned(),
+            s3_operation: e.s3_operation,
+            method: e.method,
+            status: e.status.map(u32::from),
+            attempt: e.attempt,
+            duration_ms: e.duration.as_secs_f64() * 1000.0,
+            request_id: e.request_id,
+            error: e.error,
+            key: e.key,
+            bucket: e.bucket,
+        }
+    }
+}
+
+/// The JS hook: called on the JS thread without blocking the request's
+/// thread, and weak (it does not keep the process alive). JS catches what it throws.
+type RequestCallback = ThreadsafeFunction<NativeRequestEvent, (), NativeRequestEvent, Status, false, true>;
+
+fn request_hook(callback: Option<RequestCallback>) -> Option<RequestHook> {
+    let callback = callback?;
+    Some(Arc::new(move |event: RequestEvent| {
+        callback.call(event.into(), ThreadsafeFunctionCallMode::NonBlocking);
+    }))
+}
+
 #[napi]
 pub struct NativeBackend {
     backend: S3Backend,
@@ -186,18 +230,27 @@ pub struct NativeBackend {
 
 #[napi]
 impl NativeBackend {
-    /// `options`: S3BackendOptions without `errorClasses`, as plain JSON.
+    /// `options`: S3BackendOptions without `errorClasses` and `onRequest`, as
+    /// plain JSON; `vars`: the process's proxy variables; `onRequest`: the hook.
     #[napi(constructor)]
-    pub fn new(options: serde_json::Value) -> Result<Self> {
-        let config = BackendConfig::from_options(&options).map_err(config_error)?;
-        Ok(NativeBackend { backend: S3Backend::new(config) })
+    pub fn new(
+        options: serde_json::Value,
+        vars: Option<HashMap<String, String>>,
+        #[napi(ts_arg_type = "(event: NativeRequestEvent) => void")] on_request: Option<RequestCallback>,
+    ) -> Result<Self> {
+        let config = BackendConfig::from_options_and_env(&options, &vars.unwrap_or_default()).map_err(config_error)?;
+        Ok(NativeBackend { backend: S3Backend::with_request_hook(config, request_hook(on_request)) })
     }
 
-    /// From the host's `STORAGE_*` variables; `overrides` win.
+    /// From the host's `STORAGE_*` variables (and the proxy variables); `overrides` win.
     #[napi(factory)]
-    pub fn from_env(env: HashMap<String, String>, overrides: serde_json::Value) -> Result<Self> {
+    pub fn from_env(
+        env: HashMap<String, String>,
+        overrides: serde_json::Value,
+        #[napi(ts_arg_type = "(event: NativeRequestEvent) => void")] on_request: Option<RequestCallback>,
+    ) -> Result<Self> {
         let config = BackendConfig::from_env(&env, &overrides).map_err(config_error)?;
-        Ok(NativeBackend { backend: S3Backend::new(config) })
+        Ok(NativeBackend { backend: S3Backend::with_request_hook(config, request_hook(on_request)) })
     }
 
     /// What `util.inspect` and `JSON.stringify` show of a backend: no secrets.

@@ -13,6 +13,7 @@ use crate::config::BackendConfig;
 use crate::download::Download;
 use crate::error::{Error, Operation, Result};
 use crate::keys::validate_key;
+use crate::observe::RequestHook;
 use crate::post_policy;
 use crate::request::{until_cancelled, S3Core};
 use crate::time::{iso_millis, whole_second_now};
@@ -32,7 +33,13 @@ pub struct S3Backend {
 impl S3Backend {
     /// A backend for `config`; no request is made until the first operation.
     pub fn new(config: BackendConfig) -> Self {
-        S3Backend { core: Arc::new(S3Core::new(config)) }
+        Self::with_request_hook(config, None)
+    }
+
+    /// A backend whose every HTTP attempt (retries included; presigning
+    /// sends none) is reported to `hook`, which must return at once.
+    pub fn with_request_hook(config: BackendConfig, hook: Option<RequestHook>) -> Self {
+        S3Backend { core: Arc::new(S3Core::new(config, hook)) }
     }
 
     /// The configuration in force.

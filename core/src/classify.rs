@@ -4,7 +4,9 @@
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::RequestId;
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
 
 use crate::error::{Error, Operation, ServiceInfo};
 
@@ -27,10 +29,73 @@ where
             (None, None, Some(s)) => format!("HTTP {s}: {}", error_chain(&err)),
             (None, None, None) => "service error".to_owned(),
         },
-        _ => error_chain(&err),
+        _ => tls_failure(&err).unwrap_or_else(|| error_chain(&err)),
     };
     let info = ServiceInfo { status, code, request_id, detail };
     classify(operation, key, bucket, info, transport)
+}
+
+/// The rustls error in a failed connection's chain, if TLS failed. hyper
+/// and the SDK wrap it in `io::Error`s, whose `source()` skips what they
+/// wrap, so those are opened with `get_ref()`.
+fn rustls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        next = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    None
+}
+
+/// What to tell the caller when the TLS handshake failed: above all, a
+/// certificate the client does not trust (a private CA) and what to do.
+fn tls_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use rustls::CertificateError as C;
+    let tls = rustls_error(err)?;
+    Some(match tls {
+        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature | C::UnhandledCriticalExtension) => format!(
+            "its TLS certificate is not trusted ({tls}); if a private CA signed it, pass that CA's certificate as the tls.ca option"
+        ),
+        rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            format!("its TLS certificate is not valid for this host name ({tls}); check the endpoint's host name")
+        }
+        rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. }) => {
+            format!("its TLS certificate is outside its validity period ({tls}); check the service's certificate and this machine's clock")
+        }
+        rustls::Error::InvalidCertificate(_) => format!("its TLS certificate was rejected ({tls})"),
+        _ => format!("the TLS handshake failed ({tls})"),
+    })
+}
+
+/// Tells the SDK not to retry a connection whose TLS certificate was
+/// rejected: the next attempt would meet the same certificate (the SDK
+/// otherwise retries it as an I/O error, `maxAttempts` times).
+#[derive(Debug)]
+pub(crate) struct NoRetryOnRejectedCertificate;
+
+impl ClassifyRetry for NoRetryOnRejectedCertificate {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let rejected = ctx
+            .output_or_error()
+            .and_then(|r| r.err())
+            .and_then(|e| e.as_connector_error())
+            .and_then(|e| rustls_error(e))
+            .is_some_and(|tls| matches!(tls, rustls::Error::InvalidCertificate(_)));
+        if rejected {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "no retry on a rejected TLS certificate"
+    }
 }
 
 /// "outer: inner: root cause", each level's Display once (the SDK's

@@ -1,11 +1,14 @@
 //! Backend configuration: parsed from constructor options (JSON-shaped) or
-//! from the host's `STORAGE_S3_*` environment variables. Every bad field is
-//! reported at once, named as the caller wrote it.
+//! from the host's `STORAGE_S3_*` environment variables, plus the proxy
+//! variables (`HTTPS_PROXY`, `NO_PROXY`, ...) the process has when a backend
+//! is built. Every bad field is reported at once, named as the caller wrote it.
 
 use std::collections::HashMap;
 use std::fmt;
 
 use serde_json::{Map, Value};
+
+use crate::proxy::{no_proxy_variable, proxy_variable, NoProxy, ProxyUrl};
 
 /// Region used when the constructor options name none (the environment must).
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -114,6 +117,68 @@ impl Default for TimeoutConfig {
     }
 }
 
+/// The HTTP proxy S3 requests go through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// The proxy (its credentials, if any, never shown).
+    pub url: ProxyUrl,
+    /// Where it was set: `proxy` (the option) or a variable, e.g. `HTTPS_PROXY`.
+    pub from: String,
+    /// Hosts reached directly (`NO_PROXY`); empty when the option set the proxy.
+    pub no_proxy: NoProxy,
+}
+
+impl ProxySettings {
+    /// Whether a request to `host:port` goes through the proxy.
+    pub fn applies_to(&self, host: &str, port: u16) -> bool {
+        !self.no_proxy.bypasses(host, port)
+    }
+}
+
+/// CA certificates (PEM) that https:// connections trust instead of the
+/// system's roots, checked when the backend is built.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaCertificates {
+    pem: String,
+    count: usize,
+}
+
+impl CaCertificates {
+    /// Checks PEM text holding one or more certificates, each usable as a
+    /// trust anchor (the SDK's TLS setup would otherwise fail on the first request).
+    pub fn parse(pem: &str) -> Result<Self, String> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let ders =
+            CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().map_err(|e| format!("is not valid PEM ({e})"))?;
+        if ders.is_empty() {
+            return Err("holds no certificate (expected PEM text with -----BEGIN CERTIFICATE-----)".to_owned());
+        }
+        let count = ders.len();
+        let mut roots = rustls::RootCertStore::empty();
+        for (i, der) in ders.into_iter().enumerate() {
+            roots.add(der).map_err(|e| format!("certificate {} of {count} cannot be trusted as a CA ({e})", i + 1))?;
+        }
+        Ok(CaCertificates { pem: pem.to_owned(), count })
+    }
+
+    /// The PEM text, as given.
+    pub fn pem(&self) -> &str {
+        &self.pem
+    }
+
+    /// How many certificates it holds.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+}
+
+impl fmt::Debug for CaCertificates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CaCertificates({})", self.count)
+    }
+}
+
 /// A validated backend configuration, from [`BackendConfig::from_options`]
 /// or [`BackendConfig::from_env`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +202,10 @@ pub struct BackendConfig {
     pub retry: RetryConfig,
     /// Connect and idle-request timeouts.
     pub timeouts: TimeoutConfig,
+    /// The HTTP proxy, from the `proxy` option or the environment; `None`: direct.
+    pub proxy: Option<ProxySettings>,
+    /// `tls.ca`: the CAs https:// connections trust instead of the system's.
+    pub tls_ca: Option<CaCertificates>,
 }
 
 /// One invalid configuration value.
@@ -381,7 +450,10 @@ fn var(option: &str) -> &'static str {
 }
 
 /// Top-level options that are not in [`INT_OPTIONS`].
-const PLAIN_OPTIONS: &[&str] = &["bucket", "region", "endpoint", "forcePathStyle", "credentials"];
+const PLAIN_OPTIONS: &[&str] = &["bucket", "region", "endpoint", "forcePathStyle", "credentials", "proxy", "tls"];
+
+/// Members of the `tls` option.
+const TLS_OPTIONS: &[&str] = &["ca"];
 
 fn is_option(name: &str) -> bool {
     PLAIN_OPTIONS.contains(&name) || INT_OPTIONS.iter().any(|o| o.path == name || o.path.split_once('.').is_some_and(|(g, _)| g == name))
@@ -392,6 +464,8 @@ fn is_option(name: &str) -> bool {
 struct Source<'a> {
     options: &'a Map<String, Value>,
     env: Option<&'a HashMap<String, String>>,
+    /// The process's proxy variables (other names are not read).
+    vars: &'a HashMap<String, String>,
 }
 
 impl<'a> Source<'a> {
@@ -463,6 +537,9 @@ fn parse(src: Source, credentials_required: bool, mut issues: Issues) -> Result<
     let force_path_style = issues.bool(&src.field("forcePathStyle", var("forcePathStyle"))).unwrap_or(endpoint.is_some());
 
     let credentials = parse_credentials(&src, credentials_required, &mut issues);
+    let https = endpoint.as_deref().is_none_or(|e| e.starts_with("https://"));
+    let proxy = parse_proxy(&src, https, &mut issues);
+    let tls_ca = parse_tls(&src, &mut issues);
 
     let mut config = BackendConfig {
         bucket: bucket.unwrap_or_default(),
@@ -474,6 +551,8 @@ fn parse(src: Source, credentials_required: bool, mut issues: Issues) -> Result<
         multipart: MultipartConfig::default(),
         retry: RetryConfig::default(),
         timeouts: TimeoutConfig::default(),
+        proxy,
+        tls_ca,
     };
     // Each group is checked where its first option stands in the table.
     let mut groups: HashMap<&str, Option<&Map<String, Value>>> = HashMap::new();
@@ -511,7 +590,7 @@ fn parse_credentials(src: &Source, required: bool, issues: &mut Issues) -> Optio
         }
     };
     let field = |name: &str| match (given, src.env) {
-        (false, Some(_)) => Source { options: &empty, env: src.env }.field(name, var(name)),
+        (false, Some(_)) => Source { options: &empty, env: src.env, vars: src.vars }.field(name, var(name)),
         _ => json_field(creds, "credentials.", name),
     };
     // From the environment: keys when any credential variable is set; none
@@ -525,6 +604,44 @@ fn parse_credentials(src: &Source, required: bool, issues: &mut Issues) -> Optio
     let secret = issues.required_string(&field("secretAccessKey"), "S3 secret access key");
     let token = issues.string(&field("sessionToken")).filter(|t| !t.is_empty());
     Some(StaticCredentials { access_key_id: id?, secret_access_key: Secret(secret?), session_token: token.map(Secret) })
+}
+
+/// The `proxy` option (a URL, or `false` for none), else the environment's
+/// proxy for the endpoint's scheme with its `NO_PROXY` rules.
+fn parse_proxy(src: &Source, https: bool, issues: &mut Issues) -> Option<ProxySettings> {
+    let (from, value) = match src.options.get("proxy") {
+        Some(Value::Bool(false)) => return None,
+        Some(Value::String(url)) => ("proxy", url.as_str()),
+        None | Some(Value::Null) => proxy_variable(src.vars, https)?,
+        Some(_) => {
+            issues.push("proxy", "must be a proxy URL such as http://proxy.internal:3128, or false for none");
+            return None;
+        }
+    };
+    let url = match ProxyUrl::parse(value) {
+        Ok(url) => url,
+        Err(message) => {
+            let hint = if from == "proxy" { "" } else { "; set NO_PROXY, or the option proxy: false, to go without it" };
+            issues.push(from, format!("{message}{hint}"));
+            return None;
+        }
+    };
+    // The option names the proxy for this backend: the environment's rules are not read.
+    let no_proxy = if from == "proxy" { NoProxy::default() } else { no_proxy_variable(src.vars).map(|(_, n)| n).unwrap_or_default() };
+    Some(ProxySettings { url, from: from.to_owned(), no_proxy })
+}
+
+/// `tls: { ca }`: PEM text (the JS layer turns Buffers into text).
+fn parse_tls(src: &Source, issues: &mut Issues) -> Option<CaCertificates> {
+    let tls = sub_object(issues, "tls", src.options.get("tls"), TLS_OPTIONS)?;
+    match tls.get("ca") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(pem)) => CaCertificates::parse(pem).map_err(|m| issues.push("tls.ca", m)).ok(),
+        Some(_) => {
+            issues.push("tls.ca", "must be PEM text (a string, a Buffer, or an array of them)");
+            None
+        }
+    }
 }
 
 /// The object at `name`, with unknown members reported; `None` when absent.
@@ -559,22 +676,51 @@ fn as_object<'a>(value: &'a Value, empty: &'a Map<String, Value>, null_ok: bool,
 }
 
 impl BackendConfig {
-    /// Parses `S3BackendOptions` (as JSON, function-valued fields removed).
+    /// Parses `S3BackendOptions` (as JSON, function-valued fields removed),
+    /// with no proxy variables: see [`BackendConfig::from_options_and_env`].
     pub fn from_options(options: &Value) -> Result<Self, ConfigError> {
+        Self::from_options_and_env(options, &HashMap::new())
+    }
+
+    /// Parses `S3BackendOptions`; `vars` holds the process's proxy variables
+    /// (`HTTPS_PROXY`, `NO_PROXY`, ... and `REQUEST_METHOD`), read unless the
+    /// `proxy` option is given. Other names in `vars` are ignored.
+    pub fn from_options_and_env(options: &Value, vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let mut issues = Issues::default();
         let empty = Map::new();
         let options = as_object(options, &empty, false, &mut issues);
-        parse(Source { options, env: None }, false, issues)
+        parse(Source { options, env: None, vars }, false, issues)
     }
 
-    /// Reads the host's `STORAGE_S3_*` variables; `overrides` (options the
+    /// Reads the host's `STORAGE_S3_*` variables (and the proxy variables,
+    /// as [`BackendConfig::from_options_and_env`]); `overrides` (options the
     /// caller passed explicitly) win over the environment. Region, bucket and
     /// both credential variables are required, as in the host's contract.
     pub fn from_env(env: &HashMap<String, String>, overrides: &Value) -> Result<Self, ConfigError> {
         let mut issues = Issues::default();
         let empty = Map::new();
         let options = as_object(overrides, &empty, true, &mut issues);
-        parse(Source { options, env: Some(env) }, true, issues)
+        parse(Source { options, env: Some(env), vars: env }, true, issues)
+    }
+
+    /// The host and port every request goes to, when one is known before
+    /// any request: a path-style endpoint. (Virtual-hosted requests go to
+    /// `<bucket>.<host>`, and AWS's hosts follow the region and bucket.)
+    pub fn fixed_host(&self) -> Option<(String, u16)> {
+        let endpoint = self.endpoint.as_deref().filter(|_| self.force_path_style)?;
+        let uri: http::Uri = endpoint.parse().ok()?;
+        let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+        Some((uri.host()?.to_owned(), port))
+    }
+
+    /// The proxy in force for this backend's requests: `None` when there is
+    /// none, or when `NO_PROXY` exempts the one host every request goes to.
+    pub fn effective_proxy(&self) -> Option<&ProxySettings> {
+        let proxy = self.proxy.as_ref()?;
+        match self.fixed_host() {
+            Some((host, port)) if !proxy.applies_to(&host, port) => None,
+            _ => Some(proxy),
+        }
     }
 
     /// What the configuration shows of itself: every option in force, in
@@ -588,6 +734,15 @@ impl BackendConfig {
         });
         if let Some(endpoint) = &self.endpoint {
             out["endpoint"] = endpoint.as_str().into();
+        }
+        if let Some(proxy) = self.effective_proxy() {
+            out["proxy"] = serde_json::json!({ "url": proxy.url.shown(), "from": proxy.from });
+            if !proxy.no_proxy.is_empty() {
+                out["proxy"]["noProxy"] = proxy.no_proxy.as_str().into();
+            }
+        }
+        if let Some(ca) = &self.tls_ca {
+            out["tls"] = serde_json::json!({ "caCertificates": ca.count() });
         }
         for option in INT_OPTIONS {
             let value = Value::from((option.get)(self));
@@ -746,6 +901,59 @@ mod tests {
         .unwrap_err();
         let fields: Vec<&str> = err.issues.iter().map(|i| i.field.as_str()).collect();
         assert_eq!(fields, ["retry.maxAttempts", "retry.maxDelayMs", "timeouts"]);
+    }
+
+    #[test]
+    fn proxy_from_the_environment_for_the_endpoint_scheme() {
+        let vars = env(&[("HTTP_PROXY", "http://plain:3128"), ("HTTPS_PROXY", "http://tls:3128"), ("NO_PROXY", "example.com")]);
+        let plain = BackendConfig::from_options_and_env(&json!({ "bucket": "files", "endpoint": "http://10.0.0.1:9000" }), &vars).unwrap();
+        let proxy = plain.effective_proxy().unwrap();
+        assert_eq!((proxy.url.shown(), proxy.from.as_str()), ("http://plain:3128", "HTTP_PROXY"));
+        // AWS (no endpoint) is https.
+        let aws = BackendConfig::from_options_and_env(&json!({ "bucket": "files" }), &vars).unwrap();
+        assert_eq!(aws.effective_proxy().unwrap().url.shown(), "http://tls:3128");
+        assert_eq!(aws.describe()["proxy"], json!({ "url": "http://tls:3128", "from": "HTTPS_PROXY", "noProxy": "example.com" }));
+        // NO_PROXY naming the one host of a path-style endpoint: no proxy at all.
+        let vars = env(&[("HTTP_PROXY", "http://plain:3128"), ("no_proxy", "10.0.0.0/8")]);
+        let exempt = BackendConfig::from_options_and_env(&json!({ "bucket": "files", "endpoint": "http://10.0.0.1:9000" }), &vars).unwrap();
+        assert!(exempt.proxy.is_some() && exempt.effective_proxy().is_none());
+        assert!(exempt.describe().get("proxy").is_none());
+        // from_options reads no environment.
+        assert!(BackendConfig::from_options(&json!({ "bucket": "files" })).unwrap().proxy.is_none());
+    }
+
+    #[test]
+    fn proxy_option_wins_and_bad_values_are_named() {
+        let vars = env(&[("HTTPS_PROXY", "socks5://user:hunter2@x:1080"), ("NO_PROXY", "*")]);
+        let c = BackendConfig::from_options_and_env(&json!({ "bucket": "files", "proxy": "http://u:p@opt:8080" }), &vars).unwrap();
+        let proxy = c.effective_proxy().unwrap();
+        assert_eq!((proxy.url.shown(), proxy.from.as_str(), proxy.no_proxy.is_empty()), ("http://opt:8080", "proxy", true));
+        assert!(!format!("{c:?}").contains("u:p@") && !c.describe().to_string().contains("u:p@"));
+        assert!(BackendConfig::from_options_and_env(&json!({ "bucket": "files", "proxy": false }), &vars).unwrap().proxy.is_none());
+        let err = BackendConfig::from_options_and_env(&json!({ "bucket": "files" }), &vars).unwrap_err();
+        assert_eq!(err.issues[0].field, "HTTPS_PROXY");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = BackendConfig::from_options(&json!({ "bucket": "files", "proxy": true })).unwrap_err();
+        assert_eq!(err.issues[0].field, "proxy");
+        // from_env: the proxy variables sit in the same map as STORAGE_S3_*.
+        let e = env(&[("STORAGE_S3_REGION", "r"), ("STORAGE_S3_BUCKET", "files"), ("https_proxy", "http://p:1")]);
+        assert_eq!(BackendConfig::from_env(&e, &Value::Null).unwrap().proxy.unwrap().from, "https_proxy");
+    }
+
+    #[test]
+    fn tls_ca_is_checked_when_built() {
+        let ca = include_str!("../../__test__/fixtures/tls/ca.pem");
+        let other = include_str!("../../__test__/fixtures/tls/other-ca.pem");
+        let c = BackendConfig::from_options(&json!({ "bucket": "files", "tls": { "ca": format!("{ca}{other}") } })).unwrap();
+        assert_eq!(c.tls_ca.as_ref().unwrap().count(), 2);
+        assert_eq!(c.describe()["tls"], json!({ "caCertificates": 2 }));
+        let key = include_str!("../../__test__/fixtures/tls/server.key");
+        for bad in ["", "junk", key, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", &ca[..ca.len() / 2]] {
+            let err = BackendConfig::from_options(&json!({ "bucket": "files", "tls": { "ca": bad } })).unwrap_err();
+            assert_eq!(err.issues.iter().map(|i| i.field.as_str()).collect::<Vec<_>>(), ["tls.ca"], "{bad:?}: {err}");
+        }
+        let err = BackendConfig::from_options(&json!({ "bucket": "files", "tls": { "ca": 1, "verify": false } })).unwrap_err();
+        assert_eq!(err.issues.iter().map(|i| i.field.as_str()).collect::<Vec<_>>(), ["tls.verify", "tls.ca"]);
     }
 
     #[test]

@@ -23,11 +23,13 @@ mod download;
 pub mod error;
 pub mod keys;
 mod multipart;
+mod observe;
 mod parallel;
 mod part_buffer;
 pub mod post_policy;
 mod presign;
 mod progress;
+pub mod proxy;
 mod request;
 mod retry;
 mod time;
@@ -36,9 +38,10 @@ mod upload;
 mod validate;
 
 pub use backend::S3Backend;
-pub use config::{BackendConfig, ConfigError, ConfigIssue, MultipartConfig, RetryConfig, TimeoutConfig};
+pub use config::{BackendConfig, CaCertificates, ConfigError, ConfigIssue, MultipartConfig, ProxySettings, RetryConfig, TimeoutConfig};
 pub use download::{Download, DownloadCloser};
 pub use error::{Error, Operation, Result};
+pub use observe::{RequestEvent, RequestHook};
 pub use tokio_util::sync::CancellationToken;
 pub use types::{
     ByteRange, CopyOptions, DeleteManyOutcome, DownloadOptions, ListOptions, ListPage, ObjectInfo, ObjectSummary, PostOptions,

@@ -216,7 +216,7 @@ mod tests {
 
     /// The SDK's own presigned URL for the same request.
     async fn sdk_url(config: &BackendConfig, req: &UrlRequest<'_>) -> String {
-        let client = crate::client::build_client(config, crate::client::credentials_provider(config));
+        let client = crate::client::build_client(config, crate::client::credentials_provider(config), None);
         let presigning =
             aws_sdk_s3::presigning::PresigningConfig::builder().start_time(req.start.unwrap()).expires_in(req.expires_in).build().unwrap();
         let signed = if req.method == "PUT" {

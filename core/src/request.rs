@@ -31,6 +31,7 @@ use crate::classify::{classify, error_chain, from_sdk};
 use crate::client::{body_request_override, build_client, credentials_provider};
 use crate::config::BackendConfig;
 use crate::error::{Error, Operation, Result, ServiceInfo};
+use crate::observe::{observed, Observing, RequestHook};
 use crate::presign::{attachment_disposition, UrlRequest, UrlSigner};
 use crate::progress::{watch, Progress};
 use crate::retry::backoff;
@@ -105,13 +106,17 @@ pub(crate) struct S3Core {
     credentials: SharedCredentialsProvider,
     /// Unix ms when the bucket last proved to exist.
     bucket_seen_ms: AtomicI64,
+    /// The caller's `onRequest` hook, told of every attempt (observe.rs).
+    observing: Option<Observing>,
 }
 
 impl S3Core {
-    pub(crate) fn new(config: BackendConfig) -> Self {
+    pub(crate) fn new(config: BackendConfig, hook: Option<RequestHook>) -> Self {
         let credentials = credentials_provider(&config);
+        let observing = hook.map(|h| Observing::new(h, &config.bucket));
         S3Core {
-            client: build_client(&config, credentials.clone()),
+            client: build_client(&config, credentials.clone(), observing.clone()),
+            observing,
             body_override: body_request_override(&config),
             signer: UrlSigner::new(&config),
             credentials,
@@ -126,6 +131,12 @@ impl S3Core {
 
     fn bucket(&self) -> &str {
         &self.config.bucket
+    }
+
+    /// Runs one SDK request (with its retries) so that the `onRequest` hook
+    /// knows which operation and key its attempts belong to.
+    async fn observe<F: Future>(&self, op: Operation, key: &str, send: F) -> F::Output {
+        observed(self.observing.as_ref(), op, key, send).await
     }
 
     fn error<E>(&self, operation: Operation, key: &str, err: SdkError<E, HttpResponse>) -> Error
@@ -204,7 +215,7 @@ impl S3Core {
         let out = self
             .send_body(t, payload, |body| {
                 let request = self.client.put_object().bucket(self.bucket()).key(&t.key).content_type(&put.content_type);
-                send_long!(self, request.set_metadata(metadata(put)).content_length(len as i64).body(body))
+                self.observe(t.op, &t.key, send_long!(self, request.set_metadata(metadata(put)).content_length(len as i64).body(body)))
             })
             .await?;
         Ok(self.seen(UploadOutcome { etag: out.e_tag }))
@@ -212,16 +223,9 @@ impl S3Core {
 
     /// CreateMultipartUpload; returns the upload id.
     pub(crate) async fn create_multipart(&self, t: &Transfer, put: &PutOptions) -> Result<String> {
-        let out = self
-            .client
-            .create_multipart_upload()
-            .bucket(self.bucket())
-            .key(&t.key)
-            .content_type(&put.content_type)
-            .set_metadata(metadata(put))
-            .send()
-            .await
-            .map_err(|e| self.error(t.op, &t.key, e))?;
+        let request = self.client.create_multipart_upload().bucket(self.bucket()).key(&t.key).content_type(&put.content_type);
+        let sent = self.observe(t.op, &t.key, request.set_metadata(metadata(put)).send()).await;
+        let out = sent.map_err(|e| self.error(t.op, &t.key, e))?;
         Ok(self.seen(out.upload_id.unwrap_or_default()))
     }
 
@@ -230,7 +234,7 @@ impl S3Core {
         let out = self
             .send_body(t, payload, |body| {
                 let request = self.client.upload_part().bucket(self.bucket()).key(&t.key).upload_id(id).part_number(number);
-                send_long!(self, request.content_length(len as i64).body(body))
+                self.observe(t.op, &t.key, send_long!(self, request.content_length(len as i64).body(body)))
             })
             .await?;
         Ok(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag).build())
@@ -248,7 +252,7 @@ impl S3Core {
         let request = self.client.upload_part_copy().bucket(self.bucket()).key(&t.key).upload_id(upload_id).part_number(number);
         let request = request.copy_source(copy_source(self.bucket(), from)).copy_source_range(range.header());
         // A part copy takes long on the server: no per-attempt timeout.
-        let send = send_long!(self, request);
+        let send = self.observe(t.op, &t.key, send_long!(self, request));
         let sent = until_cancelled(t.op, &t.key, &t.cancel, async { send.await.map_err(|e| self.error(t.op, &t.key, e)) });
         let out = sent.await?;
         let etag = out.copy_part_result.and_then(|r| r.e_tag);
@@ -260,15 +264,9 @@ impl S3Core {
     /// upload): if the object carries the ETag these parts make, it is ours.
     pub(crate) async fn complete_multipart(&self, t: &Transfer, upload_id: &str, parts: Vec<CompletedPart>) -> Result<UploadOutcome> {
         let expected = multipart_etag(&parts);
-        let sent = self
-            .client
-            .complete_multipart_upload()
-            .bucket(self.bucket())
-            .key(&t.key)
-            .upload_id(upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
-            .send()
-            .await;
+        let request = self.client.complete_multipart_upload().bucket(self.bucket()).key(&t.key).upload_id(upload_id);
+        let request = request.multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build());
+        let sent = self.observe(t.op, &t.key, request.send()).await;
         let err = match sent {
             Ok(out) => return Ok(self.seen(UploadOutcome { etag: out.e_tag })),
             Err(e) => self.error(t.op, &t.key, e),
@@ -277,7 +275,7 @@ impl S3Core {
         let Some(expected) = expected else {
             return Err(err);
         };
-        match self.client.head_object().bucket(self.bucket()).key(&t.key).send().await {
+        match self.observe(t.op, &t.key, self.client.head_object().bucket(self.bucket()).key(&t.key).send()).await {
             Ok(h) if h.e_tag.as_deref() == Some(expected.as_str()) => Ok(UploadOutcome { etag: h.e_tag }),
             _ => Err(err),
         }
@@ -285,8 +283,9 @@ impl S3Core {
 
     /// AbortMultipartUpload: an unfinished upload costs the user storage.
     /// The SDK retries it; a failure leaves nothing more to do.
-    pub(crate) async fn abort_multipart(&self, key: &str, upload_id: &str) {
-        let _ = self.client.abort_multipart_upload().bucket(self.bucket()).key(key).upload_id(upload_id).send().await;
+    pub(crate) async fn abort_multipart(&self, op: Operation, key: &str, upload_id: &str) {
+        let request = self.client.abort_multipart_upload().bucket(self.bucket()).key(key).upload_id(upload_id);
+        let _ = self.observe(op, key, request.send()).await;
     }
 
     /// CopyObject; `replace` sets what is stored with the copy instead of
@@ -297,7 +296,7 @@ impl S3Core {
             request = request.metadata_directive(MetadataDirective::Replace).content_type(&put.content_type).set_metadata(metadata(put));
         }
         // A large copy takes long on the server: no per-attempt timeout.
-        let out = send_long!(self, request).await.map_err(|e| self.error(Operation::Copy, to, e))?;
+        let out = self.observe(Operation::Copy, to, send_long!(self, request)).await.map_err(|e| self.error(Operation::Copy, to, e))?;
         Ok(self.seen(UploadOutcome { etag: out.copy_object_result.and_then(|r| r.e_tag) }))
     }
 
@@ -310,15 +309,8 @@ impl S3Core {
         range: Option<ByteRange>,
         if_match: Option<String>,
     ) -> Result<GetObjectOutput> {
-        let sent = self
-            .client
-            .get_object()
-            .bucket(self.bucket())
-            .key(key)
-            .set_range(range.map(|r| r.header()))
-            .set_if_match(if_match)
-            .send()
-            .await;
+        let request = self.client.get_object().bucket(self.bucket()).key(key).set_range(range.map(|r| r.header()));
+        let sent = self.observe(op, key, request.set_if_match(if_match).send()).await;
         let err = match sent {
             Ok(out) => return Ok(self.seen(out)),
             Err(e) => e,
@@ -346,7 +338,7 @@ impl S3Core {
     /// key from a missing bucket, nor a 403 a bad signature from a denied
     /// permission: those are diagnosed with one more request.
     pub(crate) async fn head_object(&self, op: Operation, key: &str) -> Result<ObjectInfo> {
-        let err = match self.client.head_object().bucket(self.bucket()).key(key).send().await {
+        let err = match self.observe(op, key, self.client.head_object().bucket(self.bucket()).key(key).send()).await {
             Ok(out) => {
                 return Ok(self.seen(ObjectInfo {
                     size: out.content_length.unwrap_or(0).max(0) as u64,
@@ -363,10 +355,12 @@ impl S3Core {
         match status {
             Some(404) => Err(self.confirm_not_found(Error::not_found(op, key, self.bucket())).await),
             // A 1-byte GET's error answer has a body with the code.
-            Some(403) | Some(400) => match self.client.get_object().bucket(self.bucket()).key(key).range("bytes=0-0").send().await {
-                Ok(_) => Err(err),
-                Err(e) => Err(self.confirm_not_found(self.error(op, key, e)).await),
-            },
+            Some(403) | Some(400) => {
+                match self.observe(op, key, self.client.get_object().bucket(self.bucket()).key(key).range("bytes=0-0").send()).await {
+                    Ok(_) => Err(err),
+                    Err(e) => Err(self.confirm_not_found(self.error(op, key, e)).await),
+                }
+            }
             _ => Err(err),
         }
     }
@@ -379,7 +373,7 @@ impl S3Core {
             return err;
         };
         if !self.bucket_recently_seen() {
-            match self.client.head_bucket().bucket(self.bucket()).send().await {
+            match self.observe(operation, &key, self.client.head_bucket().bucket(self.bucket()).send()).await {
                 Ok(_) => self.mark_seen(),
                 Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
                     // What was seen, and no more: a HEAD answer has no error code.
@@ -399,7 +393,7 @@ impl S3Core {
 
     /// DeleteObject: deleting a missing key succeeds.
     pub(crate) async fn delete_object(&self, key: &str) -> Result<()> {
-        let sent = self.client.delete_object().bucket(self.bucket()).key(key).send().await;
+        let sent = self.observe(Operation::Delete, key, self.client.delete_object().bucket(self.bucket()).key(key).send()).await;
         sent.map_err(|e| self.error(Operation::Delete, key, e))?;
         self.mark_seen();
         Ok(())
@@ -410,7 +404,7 @@ impl S3Core {
         let op = Operation::DeleteMany;
         let objects = keys.iter().map(|k| ObjectIdentifier::builder().key(k).build().expect("key is set")).collect();
         let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build().expect("objects are set");
-        let sent = self.client.delete_objects().bucket(self.bucket()).delete(delete).send().await;
+        let sent = self.observe(op, &keys[0], self.client.delete_objects().bucket(self.bucket()).delete(delete).send()).await;
         let out = self.seen(sent.map_err(|e| self.error(op, &keys[0], e))?);
         let mut failed = HashMap::new();
         for e in out.errors.unwrap_or_default() {
@@ -429,15 +423,8 @@ impl S3Core {
 
     /// ListObjectsV2: one page.
     pub(crate) async fn list_objects(&self, prefix: &str, cursor: Option<String>, limit: u32) -> Result<ListPage> {
-        let sent = self
-            .client
-            .list_objects_v2()
-            .bucket(self.bucket())
-            .set_prefix(Some(prefix.to_owned()).filter(|p| !p.is_empty()))
-            .set_continuation_token(cursor)
-            .max_keys(limit as i32)
-            .send()
-            .await;
+        let request = self.client.list_objects_v2().bucket(self.bucket()).set_prefix(Some(prefix.to_owned()).filter(|p| !p.is_empty()));
+        let sent = self.observe(Operation::List, prefix, request.set_continuation_token(cursor).max_keys(limit as i32).send()).await;
         let out = self.seen(sent.map_err(|e| self.error(Operation::List, prefix, e))?);
         let items = out
             .contents

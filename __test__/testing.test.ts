@@ -143,6 +143,40 @@ describe('startLocalS3', () => {
     await expect(startFromEsm({ port })).rejects.toThrow(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}`));
   });
 
+  it("answers MinIO's unsigned health probes with 200, so suites that wait for MinIO run unchanged", async () => {
+    const s3 = await start();
+    for (const probe of ['/minio/health/live', '/minio/health/ready']) {
+      expect((await fetch(`${s3.endpoint}${probe}`)).status).toBe(200);
+      expect((await fetch(`${s3.endpoint}${probe}`, { method: 'HEAD' })).status).toBe(200);
+    }
+    // Anything else unsigned is refused as before.
+    expect((await fetch(`${s3.endpoint}/minio/health/other`)).status).toBe(403);
+  });
+
+  it('requestCount() counts the HTTP requests the server answered', async () => {
+    const s3 = await start();
+    expect(s3.requestCount()).toBe(0);
+    const backend = new S3StorageBackend(s3);
+    await backend.upload({ key: 'n.txt', body: Buffer.from('n'), contentType: 'text/plain' });
+    await backend.exists('n.txt');
+    await fetch(`${s3.endpoint}/minio/health/live`);
+    expect(s3.requestCount()).toBe(3);
+    expect(Object.keys(s3).sort()).toEqual(['bucket', 'credentials', 'endpoint', 'region']);
+  });
+
+  it('storage-s3-local (testing/serve.mjs) stops on its own when the process that started it is gone', async () => {
+    const serve = path.join(path.dirname(require.resolve('@raptscallions/storage-s3-native/testing')), 'serve.mjs');
+    // A parent shell that starts the server, prints its first line and exits at once.
+    const { execFileSync } = await import('node:child_process');
+    const line = execFileSync('sh', ['-c', `"${process.execPath}" "${serve}" & sleep 1; exit 0`], { encoding: 'utf8', timeout: 10_000 })
+      .split('\n')
+      .find((l) => l.startsWith('{'));
+    const { endpoint, dir } = JSON.parse(line!) as { endpoint: string; dir: string };
+    const answers = async () => (await fetch(`${endpoint}/minio/health/live`).then((r) => r.status, () => 'closed'));
+    await expect.poll(answers, { timeout: 5_000, interval: 200 }).toBe('closed');
+    await expect.poll(() => existsSync(dir), { timeout: 5_000 }).toBe(false);
+  });
+
   it('after stop() the port is closed', async () => {
     const s3 = await startFromEsm();
     await s3.stop();

@@ -24,6 +24,11 @@ export declare class LocalS3Server {
   /** Where the objects are (a bucket is a directory in it). */
   get dir(): string
   /**
+   * HTTP requests answered so far (S3 requests, refused ones and health
+   * probes alike): a test can see that traffic reached this server.
+   */
+  requestCount(): number
+  /**
    * Stops accepting connections, lets open requests finish (up to 2 s),
    * and removes the directory if the server made it. Safe to call twice.
    */

@@ -72,6 +72,7 @@ async function startLocalS3(options) {
   // (`new S3StorageBackend(s3)`, `{ ...s3, retry }`).
   Object.defineProperties(local, {
     dir: { value: dir },
+    requestCount: { value: () => server.requestCount() },
     stop: {
       value: () =>
         (stopping ??= server.stop().then(() => {

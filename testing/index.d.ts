@@ -30,7 +30,10 @@ export interface LocalS3Options {
 
 /**
  * A running server. Its enumerable fields are valid `S3StorageBackend` options:
- * `new S3StorageBackend(s3)` (`dir` and `stop` are not enumerable).
+ * `new S3StorageBackend(s3)` (`dir`, `requestCount` and `stop` are not enumerable).
+ * It also answers MinIO's health probes (unsigned GET/HEAD of
+ * `/minio/health/live` and `/minio/health/ready`) with 200, so suites that wait
+ * for MinIO run unchanged.
  */
 export interface LocalS3 {
   /** `http://127.0.0.1:<port>` */
@@ -41,6 +44,11 @@ export interface LocalS3 {
   credentials: { accessKeyId: string; secretAccessKey: string };
   /** Where the objects are kept (one directory per bucket). */
   dir: string;
+  /**
+   * HTTP requests the server has answered so far (S3 requests, refused ones and
+   * health probes alike), to see that a suite's traffic really reached it.
+   */
+  requestCount(): number;
   /** Stops the server (open requests get up to 2 s) and removes its directory unless `dir` was given. Safe to call twice. */
   stop(): Promise<void>;
 }

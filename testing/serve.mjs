@@ -3,7 +3,8 @@
 //   [--access-key K --secret-key S] [--domain D]...`: the built-in S3 server
 // (startLocalS3) as a process of its own, for a manual try or for tests that
 // kill and restart a server. Prints one JSON line (endpoint, bucket, region,
-// credentials) once it serves; stops on SIGTERM or SIGINT.
+// credentials) once it serves; stops on SIGTERM, SIGINT or SIGHUP, or when
+// its parent process is gone.
 import { parseArgs } from 'node:util'
 import { startLocalS3 } from './index.mjs'
 
@@ -30,11 +31,18 @@ const s3 = await startLocalS3({
   domain: values.domain,
 })
 console.log(JSON.stringify({ ...s3, dir: s3.dir }))
-// The server runs on the addon's threads, which do not keep Node's event loop alive.
-const alive = setInterval(() => {}, 1 << 30)
-for (const signal of ['SIGTERM', 'SIGINT']) {
-  process.once(signal, () => {
-    clearInterval(alive)
-    s3.stop().then(() => process.exit(0), () => process.exit(1))
-  })
+const parent = process.ppid
+let stopping = false
+function stop() {
+  if (stopping) return
+  stopping = true
+  clearInterval(alive)
+  s3.stop().then(() => process.exit(0), () => process.exit(1))
 }
+// The server runs on the addon's threads, which do not keep Node's event loop
+// alive; this timer does. It also ends the server when the process that
+// started it is gone (`npx` does not pass SIGTERM on to its child).
+const alive = setInterval(() => {
+  if (process.ppid !== parent) stop()
+}, 1000)
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.once(signal, stop)

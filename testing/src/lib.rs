@@ -13,7 +13,8 @@
 #![warn(missing_docs, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -23,7 +24,7 @@ use napi::bindgen_prelude::{Error, Result, Status};
 use napi_derive::napi;
 use s3s::auth::SimpleAuth;
 use s3s::host::MultiDomain;
-use s3s::service::S3ServiceBuilder;
+use s3s::service::{S3Service, S3ServiceBuilder};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -66,6 +67,7 @@ pub struct LocalS3Server {
     temporary: bool,
     shutdown: Mutex<Option<oneshot::Sender<()>>>,
     task: Mutex<Option<JoinHandle<()>>>,
+    requests: Arc<AtomicU64>,
 }
 
 #[napi]
@@ -104,6 +106,13 @@ impl LocalS3Server {
     #[napi(getter)]
     pub fn dir(&self) -> String {
         self.dir.clone()
+    }
+
+    /// HTTP requests answered so far (S3 requests, refused ones and health
+    /// probes alike): a test can see that traffic reached this server.
+    #[napi]
+    pub fn request_count(&self) -> f64 {
+        self.requests.load(Ordering::Relaxed) as f64
     }
 
     /// Stops accepting connections, lets open requests finish (up to 2 s),
@@ -159,7 +168,9 @@ pub async fn start_local_s3(options: Option<LocalS3Options>) -> Result<LocalS3Se
         Some(d) => (PathBuf::from(d), false),
         None => (temporary_dir().await?, true),
     };
-    let started = serve(listener, &dir, &bucket, port, &access_key_id, &secret_access_key, o.domains.unwrap_or_default()).await;
+    let requests = Arc::new(AtomicU64::new(0));
+    let auth = (access_key_id.as_str(), secret_access_key.as_str());
+    let started = serve(listener, &dir, &bucket, port, auth, o.domains.unwrap_or_default(), requests.clone()).await;
     let (shutdown, task) = match started {
         Ok(running) => running,
         Err(e) => {
@@ -179,6 +190,7 @@ pub async fn start_local_s3(options: Option<LocalS3Options>) -> Result<LocalS3Se
         temporary,
         shutdown: Mutex::new(Some(shutdown)),
         task: Mutex::new(Some(task)),
+        requests,
     })
 }
 
@@ -188,9 +200,9 @@ async fn serve(
     dir: &Path,
     bucket: &str,
     port: u16,
-    access_key_id: &str,
-    secret_access_key: &str,
+    (access_key_id, secret_access_key): (&str, &str),
     domains: Vec<String>,
+    requests: Arc<AtomicU64>,
 ) -> Result<(oneshot::Sender<()>, JoinHandle<()>)> {
     tokio::fs::create_dir_all(dir.join(bucket))
         .await
@@ -206,7 +218,7 @@ async fn serve(
         let hosts = MultiDomain::new(with_ports).map_err(|e| invalid(format!("domain {domains:?}: {e:?}")))?;
         builder.set_host(hosts);
     }
-    let service = builder.build();
+    let service = Front { s3: builder.build(), requests };
 
     let (shutdown, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -234,6 +246,42 @@ async fn serve(
         let _ = tokio::time::timeout(GRACE, graceful.shutdown()).await;
     });
     Ok((shutdown, task))
+}
+
+/// What sits in front of the S3 service: counts requests, and answers the
+/// health probes of MinIO (`/minio/health/live`, `/minio/health/ready`) that
+/// suites written for MinIO wait on, so they run unchanged. Only unsigned
+/// GET/HEAD requests to exactly those paths are answered here; a signed
+/// request for an object in a bucket named `minio` still reaches S3.
+#[derive(Clone)]
+struct Front {
+    s3: S3Service,
+    requests: Arc<AtomicU64>,
+}
+
+impl Front {
+    fn is_health_probe<B>(req: &http::Request<B>) -> bool {
+        let path = req.uri().path();
+        let method = req.method();
+        (method == http::Method::GET || method == http::Method::HEAD)
+            && (path == "/minio/health/live" || path == "/minio/health/ready")
+            && !req.headers().contains_key(http::header::AUTHORIZATION)
+            && !req.uri().query().is_some_and(|q| q.contains("X-Amz-Signature"))
+    }
+}
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Front {
+    type Response = s3s::HttpResponse;
+    type Error = s3s::HttpError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<Self::Response, Self::Error>> + Send>>;
+
+    fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if Self::is_health_probe(&req) {
+            return Box::pin(async { Ok(http::Response::new(s3s::Body::empty())) });
+        }
+        hyper::service::Service::call(&self.s3, req)
+    }
 }
 
 /// A fresh directory in memory-backed storage where there is some.

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 
 // ---- The host's storage interface (identical in shape) --------------------
 
@@ -46,9 +47,13 @@ export interface IStorageBackend {
 
 // ---- This package ---------------------------------------------------------
 
-/** `UploadParams` with every body the package takes: also a `Uint8Array` (sent without a copy). */
+/**
+ * `UploadParams` with every body the package takes: also a `Uint8Array` (sent
+ * without a copy) and a web `ReadableStream` (e.g. `fetch()`'s `response.body`;
+ * streamed like a `Readable`).
+ */
 export interface UploadInput extends Omit<UploadParams, 'body'> {
-  body: Buffer | Uint8Array | Readable
+  body: Buffer | Uint8Array | Readable | WebReadableStream<Uint8Array>
 }
 
 export interface S3Credentials {

@@ -71,6 +71,53 @@ describe('upload: bodies', () => {
     expect(await stored(k)).toEqual({ bytes: MiB, sha256: sha256(view) });
   });
 
+  /** A web ReadableStream of `data` in 64 KiB chunks, pulled on demand. */
+  const webStream = (data: Buffer) => {
+    let offset = 0;
+    return new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (offset >= data.length) return controller.close();
+        controller.enqueue(new Uint8Array(data.subarray(offset, offset + 64 * KiB)));
+        offset += 64 * KiB;
+      },
+    });
+  };
+
+  it('a web ReadableStream with and without contentLength (one PutObject; multipart above a part) is stored byte for byte', async () => {
+    for (const [size, withLength] of [
+      [300 * KiB, true],
+      [300 * KiB, false],
+      [6 * MiB + 7, false],
+    ] as const) {
+      const k = key(`web-${size}-${withLength}`);
+      const data = randomBuffer(size);
+      const out = await backend.upload({ key: k, body: webStream(data), contentType: 'application/octet-stream', contentLength: withLength ? size : undefined });
+      expect(out.key).toBe(k);
+      expect(await stored(k)).toEqual({ bytes: data.length, sha256: sha256(data) });
+    }
+  });
+
+  it("a web ReadableStream that never ends is cancelled by the signal: rejects aborted, nothing stored, and the stream's cancel is called", async () => {
+    const k = key('web-silent');
+    let cancelled = false;
+    const silent = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new Uint8Array(1000));
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    const ac = new AbortController();
+    const upload = backend.upload({ key: k, body: silent, contentType: 'application/octet-stream' }, { signal: ac.signal });
+    await sleep(100);
+    ac.abort();
+    const err = await upload.catch((e: unknown) => e);
+    expect((err as StorageError).details?.reason).toBe('aborted');
+    expect(cancelled).toBe(true);
+    expect(await backend.exists(k)).toBe(false);
+  });
+
   describe('through a recording proxy', () => {
     let proxy: TestProxy;
     let proxied: S3StorageBackend;

@@ -24,7 +24,7 @@ const TYPES = {
   function: ['a function', (v) => typeof v === 'function'],
   signal: ['an AbortSignal', isAbortSignal],
   strings: ['an object of strings', (v) => isObject(v) && Object.values(v).every((s) => typeof s === 'string')],
-  body: ['a Buffer, Uint8Array or Readable stream', (v) => v instanceof Uint8Array || isReadableLike(v)],
+  body: ['a Buffer, Uint8Array, Readable or web ReadableStream', (v) => v instanceof Uint8Array || isReadableLike(v)],
 }
 
 /** `name: 'type'` (optional) or `name: 'type!'` (required); an object: a nested object's fields. */

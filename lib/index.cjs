@@ -136,6 +136,9 @@ function createNative(classes, make) {
   }
 }
 
+/** A WHATWG ReadableStream (not a Node Readable). */
+const isWebStream = (v) => typeof v?.getReader === 'function' && typeof v?.pipeTo === 'function'
+
 /** A Node Readable over the native reader: pulls only when the consumer asks. */
 class DownloadStream extends Readable {
   #reader
@@ -333,7 +336,10 @@ class S3StorageBackend {
     }
   }
 
-  async #uploadStream(key, body, contentType, metadata, contentLength, abort, signal, progress) {
+  async #uploadStream(key, source, contentType, metadata, contentLength, abort, signal, progress) {
+    // A web ReadableStream (fetch's response.body, Blob.stream()) as a Node
+    // Readable, so that an abort can destroy it like any other source.
+    const body = isWebStream(source) ? Readable.fromWeb(source) : source
     const upload = await this.#native.startUpload(key, contentType, metadata, contentLength, abort, progress?.counter)
     const encoding = body.readableEncoding ?? 'utf8'
     // An abort must also stop waiting for a source that never ends.

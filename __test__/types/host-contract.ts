@@ -110,6 +110,11 @@ const key: string = generateStorageKey({ groupId: 'group-1', filename: 'a.pdf', 
 void key
 // A Uint8Array body, which the runtime takes as it takes a Buffer.
 void b.upload({ key: 'k', body: new Uint8Array([1, 2, 3]), contentType: 'application/octet-stream' })
+// A web ReadableStream body (fetch's response.body), which the runtime streams like a Readable.
+declare const web: import('node:stream/web').ReadableStream<Uint8Array>
+void b.upload({ key: 'k', body: web, contentType: 'application/octet-stream' })
+// @ts-expect-error a web stream of numbers is not a body (the runtime refuses such chunks too)
+void b.upload({ key: 'k', body: web as unknown as import('node:stream/web').ReadableStream<number>, contentType: 'text/plain' })
 
 // ---- negative checks: these must NOT compile ------------------------------
 // A narrower parameter is not assignable to the host's method type.

@@ -146,7 +146,15 @@ describe('HTTP proxy from the environment (http:// endpoint)', () => {
     await roundTrip(during);
     const viaProxy = proxy.count();
     expect(viaProxy).toBeGreaterThan(0);
-    await withEnv({ HTTP_PROXY: proxy.url }, () => roundTrip(before));
+    // Set while `before` makes its requests: it does not look.
+    const saved = process.env.HTTP_PROXY;
+    process.env.HTTP_PROXY = proxy.url;
+    try {
+      await roundTrip(before);
+    } finally {
+      if (saved === undefined) delete process.env.HTTP_PROXY;
+      else process.env.HTTP_PROXY = saved;
+    }
     expect(proxy.count()).toBe(viaProxy);
   });
 
@@ -351,6 +359,21 @@ describe('https:// endpoint whose certificate a private CA signed', () => {
     const err = await rejection(backend(https, { HTTPS_PROXY: proxy.url }).exists(uniqueKey('tunnel-untrusted')));
     expect(proxy.tunnels.length).toBeGreaterThan(0);
     expect(err.message).toMatch(/TLS certificate is not trusted/);
+  });
+
+  it('an https:// proxy (TLS to the proxy itself, trusted through tls.ca): http:// and https:// endpoints through it', async () => {
+    const tlsProxy = await startTlsFront({ host: '127.0.0.1', port: proxy.port });
+    try {
+      proxy.clear();
+      const viaTls = `https://localhost:${tlsProxy.port}`;
+      await roundTrip(backend(`http://127.0.0.1:${own.port}`, { HTTP_PROXY: viaTls }, { tls: { ca: TLS_FIXTURES.ca } }));
+      expect(proxy.forwarded.length).toBeGreaterThanOrEqual(4);
+      await roundTrip(backend(https, { HTTPS_PROXY: viaTls }, { tls: { ca: TLS_FIXTURES.ca } }));
+      expect(proxy.tunnels.length).toBeGreaterThan(0);
+      expect(tlsProxy.handshakes()).toBeGreaterThanOrEqual(2);
+    } finally {
+      await tlsProxy.close();
+    }
   });
 
   it('NO_PROXY exempts the https:// endpoint: no tunnel', async () => {

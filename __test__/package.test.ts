@@ -136,50 +136,88 @@ run()
 })
 
 // ---- per-platform packages ------------------------------------------------
-// napi-rs layout: npm/<platform>/ holds the package for one binary
-// (`napi create-npm-dirs`); `napi pre-publish` copies the binaries in,
+// napi-rs layout, one set per addon: npm/<platform>/ holds the backend's
+// package for one binary, testing/npm/<platform>/ the test server's
+// (`napi create-npm-dirs`, with -c testing/napi.json --npm-dir testing/npm);
+// `napi pre-publish` checks the binaries `napi artifacts` copied in,
 // publishes them and only then adds them to optionalDependencies. Listing
 // unpublished packages there breaks `npm ci` (the lockfile cannot hold them).
+// .github/workflows/release.yml builds, tests and publishes them.
 
-describe('per-platform packages (npm/)', () => {
-  const targets: string[] = rootPkg.napi.targets
-  const platforms = targets.map((t) => parseTriple(t))
+const testingConfig = JSON.parse(readFileSync(path.join(root, 'testing', 'napi.json'), 'utf8'))
+const ADDONS = [
+  { what: 'backend', npmDir: 'npm', loader: 'binding.cjs', packageName: PKG as string, binaryName: rootPkg.napi.binaryName as string, targets: rootPkg.napi.targets as string[] },
+  { what: 'test server', npmDir: 'testing/npm', loader: 'testing/binding.cjs', packageName: testingConfig.packageName as string, binaryName: testingConfig.binaryName as string, targets: testingConfig.targets as string[] },
+]
 
-  it('has one package per napi target, matching the root package and the loader', () => {
-    const binding = readFileSync(path.join(root, 'binding.cjs'), 'utf8')
-    expect(readdirSync(path.join(root, 'npm')).sort()).toEqual(platforms.map((p) => p.platformArchABI).sort())
-    for (const p of platforms) {
-      const dir = path.join(root, 'npm', p.platformArchABI)
-      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'))
-      const node = `storage-s3-native.${p.platformArchABI}.node`
-      expect(pkg).toMatchObject({
-        name: `${PKG}-${p.platformArchABI}`,
-        version: rootPkg.version,
-        main: node,
-        files: [node],
-        os: [p.platform],
-        cpu: [p.arch],
-        license: rootPkg.license,
-        engines: rootPkg.engines,
-      })
-      expect(pkg.libc).toEqual(p.platform === 'linux' ? [p.abi === 'musl' ? 'musl' : 'glibc'] : undefined)
-      expect(readFileSync(path.join(dir, 'README.md'), 'utf8')).toContain(p.triple)
-      // The generated loader falls back to exactly this package and file name.
-      expect(binding).toContain(`require('${pkg.name}')`)
-      expect(binding).toContain(`require('./${node}')`)
-    }
+describe('per-platform packages (npm/, testing/npm/)', () => {
+  const platformsOf = (targets: string[]) => targets.map((t) => parseTriple(t))
+
+  it('ships the test server for exactly the backend\'s platforms, under its own package names', () => {
+    expect([...ADDONS[1].targets].sort()).toEqual([...ADDONS[0].targets].sort())
+    expect(ADDONS.map((a) => a.binaryName)).toEqual(['storage-s3-native', 'storage-s3-testing'])
+    expect(ADDONS[1].packageName).toBe('@raptscallions/storage-s3-testing')
   })
 
-  it('lists them in optionalDependencies only as napi pre-publish writes them (all, same version) or not at all', () => {
+  for (const addon of ADDONS) {
+    it(`${addon.npmDir}/: one package per napi target for the ${addon.what}, matching the root package and its loader`, () => {
+      const platforms = platformsOf(addon.targets)
+      const binding = readFileSync(path.join(root, addon.loader), 'utf8')
+      expect(readdirSync(path.join(root, addon.npmDir)).sort()).toEqual(platforms.map((p) => p.platformArchABI).sort())
+      for (const p of platforms) {
+        const dir = path.join(root, addon.npmDir, p.platformArchABI)
+        const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'))
+        const node = `${addon.binaryName}.${p.platformArchABI}.node`
+        expect(pkg).toMatchObject({
+          name: `${addon.packageName}-${p.platformArchABI}`,
+          version: rootPkg.version,
+          main: node,
+          files: [node],
+          os: [p.platform],
+          cpu: [p.arch],
+          license: rootPkg.license,
+          engines: rootPkg.engines,
+        })
+        expect(pkg.libc).toEqual(p.platform === 'linux' ? [p.abi === 'musl' ? 'musl' : 'glibc'] : undefined)
+        // Only the binary: no dependencies, no install scripts.
+        expect(Object.keys(pkg).filter((k) => /dependencies$|^scripts$|^bin$/i.test(k))).toEqual([])
+        expect(readFileSync(path.join(dir, 'README.md'), 'utf8')).toContain(p.triple)
+        // The generated loader falls back to exactly this package and file name.
+        expect(binding).toContain(`require('${pkg.name}')`)
+        expect(binding).toContain(`require('./${node}')`)
+      }
+    })
+  }
+
+  it('lists them in optionalDependencies only as napi pre-publish writes them (both sets, all, same version) or not at all', () => {
     const optional = rootPkg.optionalDependencies
     if (optional !== undefined) {
-      expect(optional).toEqual(Object.fromEntries(platforms.map((p) => [`${PKG}-${p.platformArchABI}`, rootPkg.version])))
+      const all = ADDONS.flatMap((a) => platformsOf(a.targets).map((p) => [`${a.packageName}-${p.platformArchABI}`, rootPkg.version]))
+      expect(optional).toEqual(Object.fromEntries(all))
     }
-    expect(rootPkg.files).not.toContain('npm/')
-    // `npm publish` runs it: it needs every npm/<platform>/*.node (napi artifacts), publishes those, then adds them.
-    expect(rootPkg.scripts.prepublishOnly).toMatch(/^napi pre-?publish\b/)
-    // `npm version` keeps npm/*/package.json at the root's version.
-    expect(rootPkg.scripts.version).toBe('napi version')
+    // The platform packages are separate tarballs, never part of the root's.
+    for (const f of rootPkg.files as string[]) expect(f).not.toMatch(/^(testing\/)?npm\b/)
+    // `npm publish` runs it: it needs every npm/<platform>/*.node and
+    // testing/npm/<platform>/*.node (napi artifacts), publishes those, then adds them.
+    const prepublish = (rootPkg.scripts.prepublishOnly as string).split('&&').map((c) => c.trim())
+    expect(prepublish).toHaveLength(2)
+    expect(prepublish[0]).toMatch(/^napi pre-?publish\b/)
+    expect(prepublish[0]).not.toMatch(/(^|\s)(-c|--config-path)\b/)
+    expect(prepublish[1]).toMatch(/^napi pre-?publish\b/)
+    expect(prepublish[1]).toMatch(/\s-c testing\/napi\.json\b/)
+    expect(prepublish[1]).toMatch(/\s--npm-dir testing\/npm\b/)
+    // `npm version` keeps npm/*/package.json and testing/npm/*/package.json at the root's version.
+    expect(rootPkg.scripts.version).toBe('napi version && napi version -c testing/napi.json --npm-dir testing/npm')
+  })
+
+  it('the release workflow builds every napi target and uploads both binaries', () => {
+    const workflow = readFileSync(path.join(root, '.github', 'workflows', 'release.yml'), 'utf8')
+    const built = [...workflow.matchAll(/^\s+target: (\S+)$/gm)].map((m) => m[1])
+    for (const t of ADDONS[0].targets) expect(built).toContain(t)
+    expect(workflow).toMatch(/node scripts\/build\.mjs --release --target /)
+    expect(workflow).toContain('storage-s3-native.${{ matrix.settings.abi }}.node')
+    expect(workflow).toContain('testing/storage-s3-testing.${{ matrix.settings.abi }}.node')
+    expect(workflow).toContain('napi artifacts -c testing/napi.json --npm-dir testing/npm')
   })
 })
 

@@ -12,6 +12,13 @@
 // Elsewhere (macOS, Windows, musl, arm64), and with
 // STORAGE_S3_NATIVE_HOST_TOOLCHAIN=1, it is a plain `napi build` with the
 // host's toolchain.
+//
+// `--target <triple>` builds for another target (the release workflow,
+// .github/workflows/release.yml): on a Linux x64 glibc host the Linux glibc
+// targets (x86_64-, aarch64-unknown-linux-gnu) get the same cross toolchain,
+// unless the arguments already pick a cross mechanism (-x, --use-cross,
+// --use-napi-cross); any other target is passed to napi as given (e.g.
+// `--target x86_64-unknown-linux-musl -x` for cargo-zigbuild).
 import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import path from 'node:path'
@@ -21,8 +28,17 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
 
 const isGlibc = () => Boolean(process.report?.getReport?.()?.header?.glibcVersionRuntime)
+const argv = process.argv.slice(2)
+const targetIndex = argv.findIndex((a) => a === '--target' || a === '-t')
+const target = targetIndex >= 0 ? argv[targetIndex + 1] : argv.find((a) => a.startsWith('--target='))?.slice('--target='.length)
+const crossChosen = argv.some((a) => ['-x', '--cross-compile', '--use-cross', '--use-napi-cross'].includes(a))
 const baseline =
-  process.platform === 'linux' && process.arch === 'x64' && process.env.STORAGE_S3_NATIVE_HOST_TOOLCHAIN !== '1' && isGlibc()
+  process.platform === 'linux' &&
+  process.arch === 'x64' &&
+  process.env.STORAGE_S3_NATIVE_HOST_TOOLCHAIN !== '1' &&
+  !crossChosen &&
+  ['x86_64-unknown-linux-gnu', 'aarch64-unknown-linux-gnu'].includes(target ?? 'x86_64-unknown-linux-gnu') &&
+  isGlibc()
 
 const cli = path.join(path.dirname(require.resolve('@napi-rs/cli/package.json')), 'dist', 'cli.js')
 
@@ -33,8 +49,8 @@ const addons = [
   ['build', '--manifest-path', 'testing/Cargo.toml', '-c', 'testing/napi.json', '-o', 'testing', '-p', 'storage-s3-testing', '--platform', '--js', 'binding.cjs', '--dts', 'binding.d.ts'],
 ]
 for (const base of addons) {
-  const args = [...base, ...process.argv.slice(2)]
-  if (baseline) args.push('--use-napi-cross', '--target', 'x86_64-unknown-linux-gnu')
+  const args = [...base, ...argv]
+  if (baseline) args.push('--use-napi-cross', ...(target ? [] : ['--target', 'x86_64-unknown-linux-gnu']))
   console.error(`napi ${args.join(' ')}${baseline ? '  (glibc 2.17 baseline toolchain)' : ''}`)
   const result = spawnSync(process.execPath, [cli, ...args], { cwd: root, stdio: 'inherit' })
   if (result.error) throw result.error

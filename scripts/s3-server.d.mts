@@ -102,3 +102,56 @@ export declare function startServer(opts?: S3ServerOptions): Promise<S3Server>;
 export declare function startS3Server(opts?: Omit<S3ServerOptions, 'kind'>): Promise<S3Server>;
 export declare function startGarage(opts?: Omit<S3ServerOptions, 'kind'>): Promise<S3Server>;
 export declare function startMoto(opts?: Omit<S3ServerOptions, 'kind'>): Promise<S3Server>;
+
+export interface GarageClusterOptions {
+  /** Garage processes, one per node. Default 3. */
+  nodes?: number;
+  /** Default min(nodes, 3). */
+  replicationFactor?: number;
+  /** Bucket to create. Default "test-bucket". */
+  bucket?: string;
+  /** Default: random hex. */
+  accessKeyId?: string;
+  /** Default: random hex. Garage wants at least 16 characters. */
+  secretAccessKey?: string;
+}
+
+export interface GarageCluster {
+  kind: 'garage';
+  nodes: number;
+  replicationFactor: number;
+  /** Node 0's S3 API, http://127.0.0.1:PORT */
+  endpoint: string;
+  /** Each node's S3 API, by node index. */
+  endpoints: string[];
+  /** Each node's S3 API port. */
+  ports: number[];
+  /** Each node's full id (hex public key). */
+  nodeIds: string[];
+  host: '127.0.0.1';
+  region: 'garage';
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** The cluster's temporary directory (node-<i>/ per node: config, metadata, blocks); removed by stop(). */
+  dataDir: string;
+  /** Whether node i's process is alive. */
+  running(i: number): boolean;
+  /** Node i's process id (its latest start). */
+  pid(i: number): number;
+  /** Sends `signal` (default SIGKILL) to node i and waits for its exit; keeps its directory. */
+  kill(i: number, signal?: string | number): Promise<void>;
+  /** Starts node i again on its ports and directory (rejects if it runs); resolves once it answers a signed HEAD of the bucket and is connected to the running nodes. */
+  start(i: number): Promise<void>;
+  /** `garage status` as node i (default: the first running node) sees it. */
+  status(i?: number): Promise<string>;
+  /** Stops every node and removes the directory; safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a Garage cluster on 127.0.0.1: `nodes` processes (free ports, a temporary directory
+ * each), connected, layout applied, key imported, bucket created; resolves once a signed HEAD
+ * of the bucket answers 200 on every node.
+ */
+export declare function startGarageCluster(opts?: GarageClusterOptions): Promise<GarageCluster>;

@@ -22,6 +22,9 @@
 //
 // With a fixed `port` and `dataDir` a server can be killed and started again where it was,
 // with the same objects (except on moto, whose bucket is created again, empty).
+//
+// startGarageCluster({ nodes: 3 }) runs Garage as a cluster: one process per node, replication
+// factor 3, and kill(i) / start(i) for one node (not in the CLI).
 
 import { spawn } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
@@ -295,21 +298,26 @@ async function launch({ name, bin, args, env, port: fixedPort, ready, timeoutMs,
   }
 }
 
-/** Garage's config, kept with the data so that a restart uses the same RPC port, secret and paths. */
-async function writeGarageConfig(dataDir, port) {
+/**
+ * Garage's config, kept with the data so that a restart uses the same ports, secret and paths.
+ * A single node (the defaults) gets replication factor 1, an RPC port of its own and a fresh
+ * secret; the nodes of a cluster (startGarageCluster) share `rpcSecret` and the factor.
+ */
+async function writeGarageConfig(dataDir, port, { replicationFactor = 1, rpcPort, rpcSecret } = {}) {
   const config = path.join(dataDir, 'garage.toml');
   if (existsSync(config)) return config;
-  const rpcPort = await freePort();
+  rpcPort ??= await freePort();
+  rpcSecret ??= randomBytes(32).toString('hex');
   const lines = [
     `metadata_dir = ${JSON.stringify(path.join(dataDir, 'meta'))}`,
     `data_dir = ${JSON.stringify(path.join(dataDir, 'data'))}`,
     'db_engine = "sqlite"',
-    'replication_factor = 1',
+    `replication_factor = ${replicationFactor}`,
     // Test data is random: compressing it only costs CPU on a 2-core machine.
     'compression_level = "none"',
     `rpc_bind_addr = "${HOST}:${rpcPort}"`,
     `rpc_public_addr = "${HOST}:${rpcPort}"`,
-    `rpc_secret = "${randomBytes(32).toString('hex')}"`,
+    `rpc_secret = "${rpcSecret}"`,
     '',
     '[s3_api]',
     `s3_region = "${GARAGE_REGION}"`,
@@ -320,6 +328,12 @@ async function writeGarageConfig(dataDir, port) {
   ];
   writeFileSync(config, lines.join('\n'), { mode: 0o600 });
   return config;
+}
+
+function requireGarage() {
+  const bin = findGarage();
+  if (!bin) throw new Error(`garage not found (set GARAGE_BIN or install it: cargo install garage@${GARAGE_VERSION} --locked)`);
+  return bin;
 }
 
 /** How to run each kind: binary, arguments, environment, readiness. */
@@ -352,8 +366,7 @@ const KINDS = {
     timeoutMs: 15_000,
   }),
   garage: async ({ dataDir, port, bucket, accessKeyId, secretAccessKey, coords }) => {
-    const bin = findGarage();
-    if (!bin) throw new Error(`garage not found (set GARAGE_BIN or install it: cargo install garage@${GARAGE_VERSION} --locked)`);
+    const bin = requireGarage();
     const config = await writeGarageConfig(dataDir, port);
     return {
       bin,
@@ -484,6 +497,229 @@ export function startGarage(opts = {}) {
 /** Starts moto_server. */
 export function startMoto(opts = {}) {
   return startServer({ ...opts, kind: 'moto' });
+}
+
+// ---- a Garage cluster ------------------------------------------------------------------
+
+/** `count` distinct 127.0.0.1 ports nobody listens on (right now): all held open at once. */
+async function freePorts(count) {
+  const servers = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = net.createServer();
+      servers.push(server);
+      await new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, HOST, resolve);
+      });
+    }
+    return servers.map((s) => s.address().port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => (s.listening ? s.close(resolve) : resolve()))));
+  }
+}
+
+/** `garage -c <config> ...args` (an admin command, sent over RPC to that node); its stdout. */
+function garageCli(bin, config, args, timeoutMs = 20_000) {
+  // Names the command without its arguments: `key import` carries the secret key.
+  const what = `garage ${args.filter((a) => /^[a-z]+$/.test(a)).slice(0, 2).join(' ')}`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, ['-c', config, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'garage=warn' },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (c) => (out += c));
+    child.stderr.setEncoding('utf8').on('data', (c) => (err += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`${what}: ${e.message}`));
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${what} failed (${signal ? `killed by ${signal}` : `exit code ${code}`}): ${(err || out).trim().slice(-2000)}`));
+    });
+  });
+}
+
+/** `fn()` until it resolves, every 200 ms for at most `timeoutMs`; then its last error. */
+async function retrying(fn, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+      await sleep(200);
+    }
+  }
+}
+
+/**
+ * Starts `nodes` Garage processes on 127.0.0.1 as one cluster: each with its own directory
+ * (config, metadata, blocks) and free S3 and RPC ports, one shared RPC secret, replication
+ * factor `replicationFactor` (default min(nodes, 3)). The nodes are connected, each gets a
+ * role (zone dc1, 1 GB) in layout version 1, then the key is imported and the bucket created
+ * with read/write/owner rights; ready once a signed HEAD of the bucket answers 200 on every
+ * node. `kill(i)` and `start(i)` stop and restart one node on the same ports and directory;
+ * `stop()` stops them all and removes the directory.
+ * @param {import('./s3-server.d.mts').GarageClusterOptions} [opts]
+ * @returns {Promise<import('./s3-server.d.mts').GarageCluster>}
+ */
+export async function startGarageCluster(opts = {}) {
+  const {
+    nodes: count = 3,
+    bucket = 'test-bucket',
+    accessKeyId = randomBytes(10).toString('hex'),
+    secretAccessKey = randomBytes(20).toString('hex'),
+  } = opts;
+  const replicationFactor = opts.replicationFactor ?? Math.min(count, 3);
+  if (!Number.isInteger(count) || count < 1) throw new Error(`nodes must be a positive integer, got ${count}`);
+  if (!Number.isInteger(replicationFactor) || replicationFactor < 1 || replicationFactor > count) {
+    throw new Error(`replicationFactor must be an integer from 1 to nodes (${count}), got ${replicationFactor}`);
+  }
+  checkBucketName(bucket);
+  const bin = requireGarage();
+  const root = await mkdtemp(path.join(os.tmpdir(), 's3-garage-cluster-'));
+  const ports = await freePorts(2 * count);
+  const rpcSecret = randomBytes(32).toString('hex');
+  /** @type {{ dir: string, config: string, port: number, endpoint: string, id?: string, addr?: string, proc?: { child: import('node:child_process').ChildProcess, exited: Promise<void> } }[]} */
+  const node = [];
+  const running = (i) => {
+    const child = node[i]?.proc?.child;
+    return !!child && child.exitCode === null && child.signalCode === null;
+  };
+  const coordsOf = (i) => ({ endpoint: node[i].endpoint, region: GARAGE_REGION, accessKeyId, secretAccessKey });
+  const bucketAnswers = async (i) => (await s3Request(coordsOf(i), 'HEAD', `/${bucket}`)).status === 200;
+  const cli = (i, args) => garageCli(bin, node[i].config, args);
+  const spawnNode = async (i, ready) => {
+    node[i].proc = await launch({
+      name: `garage node ${i}`,
+      bin,
+      args: () => ['-c', node[i].config, 'server'],
+      env: { RUST_LOG: process.env.RUST_LOG ?? 'garage=warn' },
+      port: node[i].port,
+      ready,
+      timeoutMs: 30_000,
+      tempDir: root,
+    });
+  };
+  // Node j answers for every running node in `garage stats -a` (an RPC from j to each).
+  // A node keeps its outgoing connection to a peer that died until a write on it fails (the
+  // next ping, up to 15 s later), and `node connect` does nothing while that connection is
+  // listed; requests sent on it meanwhile wait. A restart is only over once every node has
+  // answered through a live connection.
+  const meshReady = async () => {
+    const up = node.map((_, j) => j).filter(running);
+    for (const j of up) {
+      // Short: an answer stuck on a dead connection is given up, which also makes the node
+      // write on that connection again and so find it dead (about 2 s instead of 5-15).
+      const out = await garageCli(bin, node[j].config, ['stats', '-a'], 1500);
+      const sections = new Map([...out.matchAll(/==== NODE \[([0-9a-f]+)\] ====\n([\s\S]*?)(?=\n====)/g)].map((m) => [m[1], m[2]]));
+      for (const k of up) {
+        const section = [...sections].find(([id]) => node[k].id.startsWith(id))?.[1];
+        if (!section?.includes('Node ID:')) throw new Error(`garage cluster: node ${j} gets no statistics from node ${k} yet: ${section?.trim() ?? '(not listed)'}`);
+      }
+    }
+  };
+  const killNode = async (i, signal) => {
+    if (running(i)) node[i].proc.child.kill(signal);
+    await node[i].proc?.exited;
+  };
+
+  try {
+    for (let i = 0; i < count; i++) {
+      const dir = path.join(root, `node-${i}`);
+      await mkdir(dir, { recursive: true });
+      const port = ports[i];
+      const config = await writeGarageConfig(dir, port, { replicationFactor, rpcPort: ports[count + i], rpcSecret });
+      node.push({ dir, config, port, endpoint: `http://${HOST}:${port}` });
+    }
+    // Without a layout a node answers S3 requests with errors: serving HTTP is enough here.
+    await Promise.all(node.map((_, i) => spawnNode(i, async () => true)));
+    for (let i = 0; i < count; i++) {
+      // "<hex id>@127.0.0.1:<rpc port>" (rpc_public_addr)
+      node[i].addr = (await cli(i, ['node', 'id', '--quiet'])).trim().split(/\s+/)[0];
+      node[i].id = node[i].addr.split('@')[0];
+    }
+    // Every pair, both ways: a node that was connected to does not open its own connection
+    // back at once, and until it does its requests to that peer fail ("Not connected").
+    for (let i = 0; i < count; i++) {
+      for (let j = 0; j < count; j++) if (i !== j) await retrying(() => cli(i, ['node', 'connect', node[j].addr]));
+    }
+    await retrying(() => cli(0, ['layout', 'assign', '-z', 'dc1', '-c', '1G', ...node.map((n) => n.id)]));
+    await cli(0, ['layout', 'apply', '--version', '1']);
+    await cli(0, ['key', 'import', '--yes', accessKeyId, secretAccessKey]);
+    await cli(0, ['bucket', 'create', bucket]);
+    await cli(0, ['bucket', 'allow', '--read', '--write', '--owner', bucket, '--key', accessKeyId]);
+    // The layout, key and bucket reach the other nodes asynchronously.
+    await retrying(async () => {
+      for (let i = 0; i < count; i++) if (!(await bucketAnswers(i))) throw new Error(`garage cluster: node ${i} does not answer HEAD /${bucket} with 200 yet`);
+    }, 30_000);
+    await retrying(meshReady, 30_000);
+  } catch (err) {
+    await Promise.all(node.map((_, i) => killNode(i, 'SIGKILL')));
+    await rm(root, { recursive: true, force: true });
+    throw err;
+  }
+
+  let stopping;
+  return {
+    kind: 'garage',
+    nodes: count,
+    replicationFactor,
+    endpoint: node[0].endpoint,
+    endpoints: node.map((n) => n.endpoint),
+    ports: node.map((n) => n.port),
+    nodeIds: node.map((n) => n.id),
+    host: HOST,
+    region: GARAGE_REGION,
+    bucket,
+    accessKeyId,
+    secretAccessKey,
+    dataDir: root,
+    running,
+    pid: (i) => node[i].proc.child.pid,
+    async kill(i, signal = 'SIGKILL') {
+      if (!node[i]) throw new Error(`no node ${i} (0..${count - 1})`);
+      await killNode(i, signal);
+    },
+    async start(i) {
+      if (!node[i]) throw new Error(`no node ${i} (0..${count - 1})`);
+      if (stopping) throw new Error('the cluster was stopped');
+      if (running(i)) throw new Error(`garage node ${i} is running`);
+      // The node knows its peers from its metadata; connecting both ways at once saves
+      // waiting for the peers' reconnection timers (a peer whose old connection is not yet
+      // found dead ignores the connect: meshReady waits for that).
+      await spawnNode(i, () => bucketAnswers(i));
+      for (let j = 0; j < count; j++) {
+        if (j === i || !running(j)) continue;
+        await retrying(() => cli(i, ['node', 'connect', node[j].addr]));
+        await retrying(() => cli(j, ['node', 'connect', node[i].addr]));
+      }
+      await retrying(meshReady, 60_000);
+    },
+    async status(i = node.findIndex((_, j) => running(j))) {
+      if (i < 0) throw new Error('no garage node is running');
+      return cli(i, ['status']);
+    },
+    stop: () =>
+      (stopping ??= (async () => {
+        await Promise.all(
+          node.map(async (_, i) => {
+            if (!running(i)) return;
+            node[i].proc.child.kill('SIGTERM');
+            const timer = setTimeout(() => node[i].proc.child.kill('SIGKILL'), 5000);
+            await node[i].proc.exited;
+            clearTimeout(timer);
+          }),
+        );
+        await rm(root, { recursive: true, force: true });
+      })()),
+  };
 }
 
 async function main() {

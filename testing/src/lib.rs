@@ -218,7 +218,7 @@ async fn serve(
         let hosts = MultiDomain::new(with_ports).map_err(|e| invalid(format!("domain {domains:?}: {e:?}")))?;
         builder.set_host(hosts);
     }
-    let service = Front { s3: builder.build(), requests };
+    let service = Front { s3: builder.build(), requests, writes: Arc::default() };
 
     let (shutdown, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -257,9 +257,27 @@ async fn serve(
 struct Front {
     s3: S3Service,
     requests: Arc<AtomicU64>,
+    /// One lock per object path, held by conditional writes.
+    writes: Arc<Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Front {
+    /// A PutObject or CompleteMultipartUpload with `If-None-Match` or
+    /// `If-Match`: s3s-fs checks the condition and then writes, without a
+    /// lock, so two such writes at once could both succeed. Here they take
+    /// turns per object, as on S3, where exactly one of them wins.
+    fn conditional_write<B>(req: &http::Request<B>) -> Option<String> {
+        let query = req.uri().query().unwrap_or("");
+        let write = match *req.method() {
+            http::Method::PUT => !query.contains("partNumber=") && !req.headers().contains_key("x-amz-copy-source"),
+            http::Method::POST => query.contains("uploadId="),
+            _ => false,
+        };
+        let conditional = req.headers().contains_key(http::header::IF_NONE_MATCH) || req.headers().contains_key(http::header::IF_MATCH);
+        let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        (write && conditional).then(|| format!("{host}{}", req.uri().path()))
+    }
+
     fn is_health_probe<B>(req: &http::Request<B>) -> bool {
         let path = req.uri().path();
         let method = req.method();
@@ -279,6 +297,24 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Front {
         self.requests.fetch_add(1, Ordering::Relaxed);
         if Self::is_health_probe(&req) {
             return Box::pin(async { Ok(http::Response::new(s3s::Body::empty())) });
+        }
+        if let Some(object) = Self::conditional_write(&req) {
+            let lock = self.writes.lock().expect("writes lock").entry(object.clone()).or_default().clone();
+            let (s3, writes) = (self.s3.clone(), self.writes.clone());
+            return Box::pin(async move {
+                let answer = {
+                    let _turn = lock.lock().await;
+                    hyper::service::Service::call(&s3, req).await
+                };
+                // The last writer of this object removes its lock.
+                let mut map = writes.lock().expect("writes lock");
+                if map.get(&object).is_some_and(|l| Arc::strong_count(l) == 2) {
+                    map.remove(&object);
+                }
+                drop(map);
+                drop(lock);
+                answer
+            });
         }
         hyper::service::Service::call(&self.s3, req)
     }

@@ -33,11 +33,11 @@ export declare class NativeBackend {
    * caller must not change them until the promise settles); workers pass
    * true, because a terminated worker frees its memory under a transfer.
    */
-  putBuffer(key: string, body: Buffer, contentType: string, metadata?: Record<string, string> | undefined | null, abort?: AbortHandle | undefined | null, copy?: boolean | undefined | null, progress?: TransferCounter | undefined | null): Promise<UploadDone>
+  putBuffer(key: string, body: Buffer, params: StoreParams, abort?: AbortHandle | undefined | null, copy?: boolean | undefined | null, progress?: TransferCounter | undefined | null): Promise<UploadDone>
   /** Validates, then starts a streaming upload fed by `NativeUpload.write`. */
-  startUpload(key: string, contentType: string, metadata?: Record<string, string> | undefined | null, contentLength?: number | undefined | null, abort?: AbortHandle | undefined | null, progress?: TransferCounter | undefined | null): Promise<NativeUpload>
-  openDownload(key: string, abort?: AbortHandle | undefined | null, rangeStart?: number | undefined | null, rangeEnd?: number | undefined | null, concurrency?: number | undefined | null): Promise<NativeDownload>
-  delete(key: string, abort?: AbortHandle | undefined | null): Promise<void>
+  startUpload(key: string, params: StoreParams, contentLength?: number | undefined | null, abort?: AbortHandle | undefined | null, progress?: TransferCounter | undefined | null): Promise<NativeUpload>
+  openDownload(key: string, abort: AbortHandle | undefined | null, options: GetOptions): Promise<NativeDownload>
+  delete(key: string, abort?: AbortHandle | undefined | null, versionId?: string | undefined | null): Promise<void>
   exists(key: string, abort?: AbortHandle | undefined | null): Promise<boolean>
   head(key: string, abort?: AbortHandle | undefined | null): Promise<ObjectHead>
   /**
@@ -119,6 +119,16 @@ export interface FormField {
 /** `<groupId>/<yyyy>/<mm>/<uuid>[.<ext>]`; `date_ms` is a JS timestamp. */
 export declare function generateStorageKey(groupId: string, filename: string | undefined | null, dateMs: number): string
 
+/** A download's range, concurrency, conditions and version. */
+export interface GetOptions {
+  rangeStart?: number
+  rangeEnd?: number
+  concurrency?: number
+  ifMatch?: string
+  ifNoneMatch?: string
+  versionId?: string
+}
+
 export interface ListPageResult {
   items: Array<ObjectEntry>
   nextCursor?: string
@@ -151,6 +161,13 @@ export interface ObjectHead {
   contentType?: string
   lastModified?: string
   metadata: Record<string, string>
+  cacheControl?: string
+  contentDisposition?: string
+  contentEncoding?: string
+  contentLanguage?: string
+  expires?: string
+  storageClass?: string
+  versionId?: string
 }
 
 export interface PostFormOptions {
@@ -184,6 +201,25 @@ export interface SignOptions {
 /** The HTTP status for an error's `details.reason` (the package's `StorageError`). */
 export declare function statusForReason(reason: string): number
 
+/**
+ * What an upload stores with the object, and on what condition (`expires`
+ * already an ISO string: JS turns a Date into one).
+ */
+export interface StoreParams {
+  contentType: string
+  metadata?: Record<string, string>
+  ifNoneMatch?: string
+  ifMatch?: string
+  cacheControl?: string
+  contentDisposition?: string
+  contentEncoding?: string
+  contentLanguage?: string
+  expires?: string
+  storageClass?: string
+  tags?: Record<string, string>
+}
+
 export interface UploadDone {
   etag?: string
+  versionId?: string
 }

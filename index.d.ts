@@ -54,6 +54,42 @@ export interface IStorageBackend {
  */
 export interface UploadInput extends Omit<UploadParams, 'body'> {
   body: Buffer | Uint8Array | Readable | WebReadableStream<Uint8Array>
+  /**
+   * `'*'`: store only if no object is at the key. Otherwise the call rejects with
+   * `StorageError` reason `precondition_failed` (412), or `conflict` (409) when
+   * another conditional write was in progress; the stored object stays as it was.
+   * On multipart uploads it goes on CompleteMultipartUpload (the parts are then
+   * aborted). Garage ignores it; see docs/compatibility.md.
+   */
+  ifNoneMatch?: '*'
+  /** Store only if the object at the key has this ETag (e.g. from `head()`); else as `ifNoneMatch`. */
+  ifMatch?: string
+  /** `Cache-Control` stored with the object and sent with every download. */
+  cacheControl?: string
+  /** `Content-Disposition`, e.g. `attachment; filename="essay.pdf"`. */
+  contentDisposition?: string
+  /** `Content-Encoding`, e.g. `gzip` for a body you compressed. */
+  contentEncoding?: string
+  /** `Content-Language`, e.g. `en-GB`. */
+  contentLanguage?: string
+  /** `Expires`: a Date or an ISO 8601 string. */
+  expires?: Date | string
+  /** Storage class, e.g. `STANDARD_IA` (the service decides which it has). */
+  storageClass?: string
+  /** Up to 10 tags (keys 1–128 characters, values up to 256), sent as `x-amz-tagging`. */
+  tags?: Record<string, string>
+}
+
+/** What `upload()` resolves with: the host's `UploadResult`, and the version when the service gives one. */
+export interface UploadOutput extends UploadResult {
+  /** The new object's version id (a versioned bucket; Garage sends one always). */
+  versionId?: string
+}
+
+/** `delete()` options. */
+export interface DeleteOptions extends CallOptions {
+  /** Remove this version of the object for good (a versioned bucket). */
+  versionId?: string
 }
 
 export interface S3Credentials {
@@ -125,6 +161,16 @@ export interface DownloadOptions extends TransferOptions {
    * Default 1 (one GET, streamed). Not with `range`.
    */
   concurrency?: number
+  /**
+   * Only if the object has this ETag; otherwise the call rejects with reason
+   * `precondition_failed` (412). Also checked on the answer, so servers that
+   * ignore the header (s3s-fs) behave the same.
+   */
+  ifMatch?: string
+  /** Only if the object's ETag is not this one; otherwise the call rejects with reason `not_modified` (304). */
+  ifNoneMatch?: string
+  /** This version of the object (a versioned bucket). */
+  versionId?: string
 }
 
 /** `getSignedUrl` options beyond the host's. */
@@ -146,6 +192,17 @@ export interface ObjectHead {
   lastModified?: string
   /** Names lower-cased. */
   metadata: Record<string, string>
+  /** Present only when stored with the object: */
+  cacheControl?: string
+  contentDisposition?: string
+  contentEncoding?: string
+  contentLanguage?: string
+  /** ISO 8601 (or the header as stored, when it is not a date). */
+  expires?: string
+  /** Absent for STANDARD on S3. */
+  storageClass?: string
+  /** The version read (a versioned bucket). */
+  versionId?: string
 }
 
 export interface CopyOptions extends CallOptions {
@@ -297,6 +354,12 @@ export type StorageErrorReason =
   | 'auth'
   | 'access_denied'
   | 'invalid_argument'
+  /** 412: `ifMatch` / `ifNoneMatch: '*'` did not hold, or the object changed during a download. */
+  | 'precondition_failed'
+  /** 409: a conditional write raced another one to the same key; trying again may succeed. */
+  | 'conflict'
+  /** 304: a download's `ifNoneMatch` matched the object's ETag. */
+  | 'not_modified'
   | 'aborted'
   | 'unknown'
 
@@ -353,9 +416,9 @@ export interface DownloadStream extends Readable {
 export declare class S3StorageBackend implements IStorageBackend {
   /** @throws ConfigurationError naming every bad option. */
   constructor(options: S3BackendOptions)
-  upload(params: UploadInput, options?: TransferOptions): Promise<UploadResult>
+  upload(params: UploadInput, options?: TransferOptions): Promise<UploadOutput>
   download(key: string, options?: DownloadOptions): Promise<DownloadStream>
-  delete(key: string, options?: CallOptions): Promise<void>
+  delete(key: string, options?: DeleteOptions): Promise<void>
   exists(key: string, options?: CallOptions): Promise<boolean>
   getSignedUrl(key: string, options?: SignedUrlRequest): Promise<SignedUrl>
   /** @throws FileNotFoundError when the object does not exist. */

@@ -24,6 +24,7 @@ const TYPES = {
   function: ['a function', (v) => typeof v === 'function'],
   signal: ['an AbortSignal', isAbortSignal],
   strings: ['an object of strings', (v) => isObject(v) && Object.values(v).every((s) => typeof s === 'string')],
+  date: ['a Date or an ISO 8601 string', (v) => v instanceof Date || typeof v === 'string'],
   body: ['a Buffer, Uint8Array, Readable or web ReadableStream', (v) => v instanceof Uint8Array || isReadableLike(v)],
 }
 
@@ -31,11 +32,42 @@ const TYPES = {
 const SIGNAL = { signal: 'signal' }
 const CALLS = {
   upload: [
-    { arg: 'params', fields: { key: 'string!', body: 'body!', contentType: 'string!', contentLength: 'number', metadata: 'strings' } },
+    {
+      arg: 'params',
+      fields: {
+        key: 'string!',
+        body: 'body!',
+        contentType: 'string!',
+        contentLength: 'number',
+        metadata: 'strings',
+        ifNoneMatch: 'string',
+        ifMatch: 'string',
+        cacheControl: 'string',
+        contentDisposition: 'string',
+        contentEncoding: 'string',
+        contentLanguage: 'string',
+        expires: 'date',
+        storageClass: 'string',
+        tags: 'strings',
+      },
+    },
     { arg: 'options', fields: { ...SIGNAL, onProgress: 'function' } },
   ],
-  download: [{ arg: 'options', fields: { ...SIGNAL, onProgress: 'function', range: { start: 'number!', end: 'number' }, concurrency: 'number' } }],
-  delete: [{ arg: 'options', fields: SIGNAL }],
+  download: [
+    {
+      arg: 'options',
+      fields: {
+        ...SIGNAL,
+        onProgress: 'function',
+        range: { start: 'number!', end: 'number' },
+        concurrency: 'number',
+        ifMatch: 'string',
+        ifNoneMatch: 'string',
+        versionId: 'string',
+      },
+    },
+  ],
+  delete: [{ arg: 'options', fields: { ...SIGNAL, versionId: 'string' } }],
   exists: [{ arg: 'options', fields: SIGNAL }],
   head: [{ arg: 'options', fields: SIGNAL }],
   getSignedUrl: [

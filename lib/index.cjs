@@ -136,6 +136,13 @@ function createNative(classes, make) {
   }
 }
 
+/** An upload's result: `versionId` only when the service gave one. */
+function uploadResult(key, out) {
+  const result = { key, etag: out.etag ?? undefined }
+  if (out.versionId) result.versionId = out.versionId
+  return result
+}
+
 /** A WHATWG ReadableStream (not a Node Readable). */
 const isWebStream = (v) => typeof v?.getReader === 'function' && typeof v?.pipeTo === 'function'
 
@@ -272,6 +279,12 @@ class S3StorageBackend {
     return args.check(method, arg, value, (field, message) => this.#invalid(operation, key, field, message))
   }
 
+  /** A Date as ISO 8601; an invalid Date is an argument error. */
+  #isoDate(operation, key, field, date) {
+    if (Number.isNaN(date.getTime())) throw this.#invalid(operation, key, field, 'is an invalid Date')
+    return date.toISOString()
+  }
+
   #checkKey(operation, key) {
     args.checkKey(key, (field, message) => this.#invalid(operation, key, field, message))
   }
@@ -303,10 +316,24 @@ class S3StorageBackend {
   }
 
   async upload(params, opts) {
-    const { key, body, contentType, contentLength, metadata } = this.#args('upload', 'params', params, params?.key)
+    const p = this.#args('upload', 'params', params, params?.key)
+    const { key, body, contentLength } = p
     const { signal, onProgress } = this.#args('upload', 'options', opts, key)
     this.#checkKey('upload', key)
-    const meta = metadata ?? undefined
+    // What is stored with the object and on what condition; the core checks it.
+    const store = {
+      contentType: p.contentType,
+      metadata: p.metadata ?? undefined,
+      ifNoneMatch: p.ifNoneMatch ?? undefined,
+      ifMatch: p.ifMatch ?? undefined,
+      cacheControl: p.cacheControl ?? undefined,
+      contentDisposition: p.contentDisposition ?? undefined,
+      contentEncoding: p.contentEncoding ?? undefined,
+      contentLanguage: p.contentLanguage ?? undefined,
+      expires: p.expires instanceof Date ? this.#isoDate('upload', key, 'expires', p.expires) : (p.expires ?? undefined),
+      storageClass: p.storageClass ?? undefined,
+      tags: p.tags ?? undefined,
+    }
     if (body instanceof Uint8Array) {
       if (contentLength !== undefined && contentLength !== body.byteLength) {
         throw this.#invalid('upload', key, 'contentLength', `is ${contentLength} but the body has ${body.byteLength} bytes`)
@@ -315,10 +342,10 @@ class S3StorageBackend {
       let ok = false
       try {
         const out = await this.#run('upload', key, signal, (abort) =>
-          this.#native.putBuffer(key, bufferView(body), contentType, meta, abort, COPY_BODIES, progress?.counter),
+          this.#native.putBuffer(key, bufferView(body), store, abort, COPY_BODIES, progress?.counter),
         )
         ok = true
-        return { key, etag: out.etag ?? undefined }
+        return uploadResult(key, out)
       } finally {
         progress?.stop(ok)
       }
@@ -327,7 +354,7 @@ class S3StorageBackend {
     let ok = false
     try {
       const out = await this.#run('upload', key, signal, (abort) =>
-        this.#uploadStream(key, body, contentType, meta, contentLength, abort, signal, progress),
+        this.#uploadStream(key, body, store, contentLength, abort, signal, progress),
       )
       ok = true
       return out
@@ -336,11 +363,11 @@ class S3StorageBackend {
     }
   }
 
-  async #uploadStream(key, source, contentType, metadata, contentLength, abort, signal, progress) {
+  async #uploadStream(key, source, store, contentLength, abort, signal, progress) {
     // A web ReadableStream (fetch's response.body, Blob.stream()) as a Node
     // Readable, so that an abort can destroy it like any other source.
     const body = isWebStream(source) ? Readable.fromWeb(source) : source
-    const upload = await this.#native.startUpload(key, contentType, metadata, contentLength, abort, progress?.counter)
+    const upload = await this.#native.startUpload(key, store, contentLength, abort, progress?.counter)
     const encoding = body.readableEncoding ?? 'utf8'
     // An abort must also stop waiting for a source that never ends.
     const stopSource = () => body.destroy?.(this.#aborted('upload', key, signal))
@@ -362,7 +389,7 @@ class S3StorageBackend {
       }
       sourceFailed = false
       const out = await upload.finish()
-      return { key, etag: out.etag ?? undefined }
+      return uploadResult(key, out)
     } catch (err) {
       if (signal?.aborted) {
         // Reject at once; the engine still aborts the upload on the server.
@@ -379,13 +406,14 @@ class S3StorageBackend {
 
   async download(key, opts) {
     this.#checkKey('download', key)
-    const { signal, onProgress, range, concurrency } = this.#args('download', 'options', opts, key)
+    const { signal, onProgress, range, concurrency, ifMatch, ifNoneMatch, versionId } = this.#args('download', 'options', opts, key)
+    const get = { rangeStart: range?.start, rangeEnd: range?.end, concurrency, ifMatch, ifNoneMatch, versionId }
     let stream
     await this.#run(
       'download',
       key,
       signal,
-      (abort) => this.#native.openDownload(key, abort, range?.start, range?.end, concurrency),
+      (abort) => this.#native.openDownload(key, abort, get),
       (reader, signal, release) => {
         // After the download resolved, an abort ends the stream with a typed error;
         // both listeners go when the stream is destroyed (ended, failed or aborted).
@@ -405,8 +433,8 @@ class S3StorageBackend {
 
   async delete(key, opts) {
     this.#checkKey('delete', key)
-    const { signal } = this.#args('delete', 'options', opts, key)
-    await this.#run('delete', key, signal, (abort) => this.#native.delete(key, abort))
+    const { signal, versionId } = this.#args('delete', 'options', opts, key)
+    await this.#run('delete', key, signal, (abort) => this.#native.delete(key, abort, versionId ?? undefined))
   }
 
   async exists(key, opts) {
@@ -448,12 +476,12 @@ class S3StorageBackend {
     return { url: form.url, fields, expiresAt: form.expiresAt }
   }
 
-  /** Size, ETag, content type, last modified time and metadata of an object. */
+  /** Size, ETag, content type, last modified time, metadata, stored headers and version of an object. */
   async head(key, opts) {
     this.#checkKey('head', key)
     const { signal } = this.#args('head', 'options', opts, key)
     const h = await this.#run('head', key, signal, (abort) => this.#native.head(key, abort))
-    return {
+    const out = {
       key,
       size: h.size,
       etag: h.etag ?? undefined,
@@ -461,6 +489,11 @@ class S3StorageBackend {
       lastModified: h.lastModified ?? undefined,
       metadata: h.metadata ?? {},
     }
+    // Only what the object has: absent headers are not keys of the result.
+    for (const name of ['cacheControl', 'contentDisposition', 'contentEncoding', 'contentLanguage', 'expires', 'storageClass', 'versionId']) {
+      if (h[name] !== undefined && h[name] !== null) out[name] = h[name]
+    }
+    return out
   }
 
   /** Server-side copy of any size; `contentType`/`metadata` replace the source's. */

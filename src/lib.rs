@@ -12,7 +12,8 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use s3_storage_core::{
     BackendConfig, CancellationToken, ConfigError, ConfigIssue, CopyOptions, Download, DownloadCloser, DownloadOptions, ListOptions,
-    Operation, PostOptions, RequestEvent, RequestHook, S3Backend, SignUrlOptions, UploadSink,
+    ObjectHeaders, ObjectInfo, Operation, PostOptions, PutRequest, RequestEvent, RequestHook, S3Backend, SignUrlOptions, UploadOutcome,
+    UploadSink,
 };
 
 /// Prefix of error messages that carry a JSON description for `lib/errors.cjs`.
@@ -85,6 +86,74 @@ fn counter(c: Option<&TransferCounter>) -> Option<Arc<AtomicU64>> {
 #[napi(object)]
 pub struct UploadDone {
     pub etag: Option<String>,
+    pub version_id: Option<String>,
+}
+
+impl From<UploadOutcome> for UploadDone {
+    fn from(o: UploadOutcome) -> Self {
+        UploadDone { etag: o.etag, version_id: o.version_id }
+    }
+}
+
+/// What an upload stores with the object, and on what condition (`expires`
+/// already an ISO string: JS turns a Date into one).
+#[napi(object)]
+pub struct StoreParams {
+    pub content_type: String,
+    pub metadata: Option<HashMap<String, String>>,
+    pub if_none_match: Option<String>,
+    pub if_match: Option<String>,
+    pub cache_control: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_language: Option<String>,
+    pub expires: Option<String>,
+    pub storage_class: Option<String>,
+    pub tags: Option<HashMap<String, String>>,
+}
+
+impl From<StoreParams> for PutRequest {
+    fn from(p: StoreParams) -> Self {
+        PutRequest {
+            content_type: p.content_type,
+            metadata: p.metadata,
+            if_none_match: p.if_none_match,
+            if_match: p.if_match,
+            headers: ObjectHeaders {
+                cache_control: p.cache_control,
+                content_disposition: p.content_disposition,
+                content_encoding: p.content_encoding,
+                content_language: p.content_language,
+                expires: p.expires,
+                storage_class: p.storage_class,
+            },
+            tags: p.tags,
+        }
+    }
+}
+
+/// A download's range, concurrency, conditions and version.
+#[napi(object)]
+pub struct GetOptions {
+    pub range_start: Option<f64>,
+    pub range_end: Option<f64>,
+    pub concurrency: Option<f64>,
+    pub if_match: Option<String>,
+    pub if_none_match: Option<String>,
+    pub version_id: Option<String>,
+}
+
+impl From<GetOptions> for DownloadOptions {
+    fn from(o: GetOptions) -> Self {
+        DownloadOptions {
+            range_start: o.range_start,
+            range_end: o.range_end,
+            concurrency: o.concurrency,
+            if_match: o.if_match,
+            if_none_match: o.if_none_match,
+            version_id: o.version_id,
+        }
+    }
 }
 
 #[napi(object)]
@@ -178,6 +247,32 @@ pub struct ObjectHead {
     pub content_type: Option<String>,
     pub last_modified: Option<String>,
     pub metadata: HashMap<String, String>,
+    pub cache_control: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_language: Option<String>,
+    pub expires: Option<String>,
+    pub storage_class: Option<String>,
+    pub version_id: Option<String>,
+}
+
+impl From<ObjectInfo> for ObjectHead {
+    fn from(i: ObjectInfo) -> Self {
+        ObjectHead {
+            size: i.size as f64,
+            etag: i.etag,
+            content_type: i.content_type,
+            last_modified: i.last_modified,
+            metadata: i.metadata,
+            cache_control: i.headers.cache_control,
+            content_disposition: i.headers.content_disposition,
+            content_encoding: i.headers.content_encoding,
+            content_language: i.headers.content_language,
+            expires: i.headers.expires,
+            storage_class: i.headers.storage_class,
+            version_id: i.version_id,
+        }
+    }
 }
 
 /// One HTTP attempt, for the `onRequest` hook (see `RequestEvent` in the core).
@@ -269,8 +364,7 @@ impl NativeBackend {
         env: &'env Env,
         key: String,
         body: Buffer,
-        content_type: String,
-        metadata: Option<HashMap<String, String>>,
+        params: StoreParams,
         abort: Option<&AbortHandle>,
         copy: Option<bool>,
         progress: Option<&TransferCounter>,
@@ -280,9 +374,9 @@ impl NativeBackend {
         let data = owned_bytes(body, copy.unwrap_or(false));
         let sent = counter(progress);
         env.spawn_future(async move {
-            let options = backend.put_options(&key, &content_type, metadata).map_err(storage_error)?;
+            let options = backend.put_options(&key, params.into()).map_err(storage_error)?;
             let out = backend.put_bytes(key, options, data, &cancel, sent).await.map_err(storage_error)?;
-            Ok(UploadDone { etag: out.etag })
+            Ok(out.into())
         })
     }
 
@@ -293,8 +387,7 @@ impl NativeBackend {
         &self,
         env: &'env Env,
         key: String,
-        content_type: String,
-        metadata: Option<HashMap<String, String>>,
+        params: StoreParams,
         content_length: Option<f64>,
         abort: Option<&AbortHandle>,
         progress: Option<&TransferCounter>,
@@ -303,7 +396,7 @@ impl NativeBackend {
         let cancel = abort_token(abort);
         let sent = counter(progress);
         env.spawn_future(async move {
-            let options = backend.put_options(&key, &content_type, metadata).map_err(storage_error)?;
+            let options = backend.put_options(&key, params.into()).map_err(storage_error)?;
             let sink = backend.start_upload(key, options, content_length, &cancel, sent).map_err(storage_error)?;
             Ok(NativeUpload { sink: Arc::new(sink) })
         })
@@ -315,13 +408,11 @@ impl NativeBackend {
         env: &'env Env,
         key: String,
         abort: Option<&AbortHandle>,
-        range_start: Option<f64>,
-        range_end: Option<f64>,
-        concurrency: Option<f64>,
+        options: GetOptions,
     ) -> Result<PromiseRaw<'env, NativeDownload>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
-        let options = DownloadOptions { range_start, range_end, concurrency };
+        let options = DownloadOptions::from(options);
         env.spawn_future(async move {
             let mut download = backend.download(&key, &options, &cancel).await.map_err(storage_error)?;
             let small = download.read_small(SMALL_DOWNLOAD_BYTES).await.map_err(storage_error)?;
@@ -337,10 +428,16 @@ impl NativeBackend {
     }
 
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn delete<'env>(&self, env: &'env Env, key: String, abort: Option<&AbortHandle>) -> Result<PromiseRaw<'env, ()>> {
+    pub fn delete<'env>(
+        &self,
+        env: &'env Env,
+        key: String,
+        abort: Option<&AbortHandle>,
+        version_id: Option<String>,
+    ) -> Result<PromiseRaw<'env, ()>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
-        env.spawn_future(async move { backend.delete(&key, &cancel).await.map_err(storage_error) })
+        env.spawn_future(async move { backend.delete(&key, version_id, &cancel).await.map_err(storage_error) })
     }
 
     #[napi(ts_return_type = "Promise<boolean>")]
@@ -356,13 +453,7 @@ impl NativeBackend {
         let cancel = abort_token(abort);
         env.spawn_future(async move {
             let info = backend.head(&key, &cancel).await.map_err(storage_error)?;
-            Ok(ObjectHead {
-                size: info.size as f64,
-                etag: info.etag,
-                content_type: info.content_type,
-                last_modified: info.last_modified,
-                metadata: info.metadata,
-            })
+            Ok(ObjectHead::from(info))
         })
     }
 
@@ -411,7 +502,7 @@ impl NativeBackend {
         let cancel = abort_token(abort);
         env.spawn_future(async move {
             let out = backend.copy(&from_key, &to_key, CopyOptions { content_type, metadata }, &cancel).await.map_err(storage_error)?;
-            Ok(UploadDone { etag: out.etag })
+            Ok(out.into())
         })
     }
 
@@ -508,7 +599,7 @@ impl NativeUpload {
         let sink = self.sink.clone();
         env.spawn_future(async move {
             let out = sink.finish().await.map_err(storage_error)?;
-            Ok(UploadDone { etag: out.etag })
+            Ok(out.into())
         })
     }
 

@@ -18,7 +18,7 @@ use crate::post_policy;
 use crate::request::{until_cancelled, S3Core};
 use crate::time::{iso_millis, whole_second_now};
 use crate::types::{
-    CopyOptions, DeleteManyOutcome, DownloadOptions, ListOptions, ListPage, ObjectInfo, PostOptions, PresignedForm, PutOptions,
+    CopyOptions, DeleteManyOutcome, DownloadOptions, ListOptions, ListPage, ObjectInfo, PostOptions, PresignedForm, PutOptions, PutRequest,
     SignUrlOptions, SignedUrl, UploadOutcome,
 };
 use crate::upload::{Job, UploadSink};
@@ -47,14 +47,9 @@ impl S3Backend {
         self.core.config()
     }
 
-    /// Validates what an upload stores with the object.
-    pub fn put_options(
-        &self,
-        key: &str,
-        content_type: &str,
-        metadata: Option<std::collections::HashMap<String, String>>,
-    ) -> Result<PutOptions> {
-        validate::put_options(Operation::Upload, key, content_type, metadata)
+    /// Validates what an upload stores with the object, and its condition.
+    pub fn put_options(&self, key: &str, request: PutRequest) -> Result<PutOptions> {
+        validate::put_options(Operation::Upload, key, request)
     }
 
     /// Stores bytes already in memory (a Node Buffer, without copying).
@@ -90,21 +85,23 @@ impl S3Backend {
     /// many ranged GETs at once, delivered in order (see `parallel.rs`).
     pub async fn download(&self, key: &str, options: &DownloadOptions, signal: &CancellationToken) -> Result<Download> {
         let (range, concurrency) = validate::download(key, options)?;
+        let when = validate::get_conditions(key, options)?;
         let op = Operation::Download;
         let idle = std::time::Duration::from_millis(self.config().timeouts.request_ms);
         let closed = signal.child_token();
         if concurrency > 1 {
-            let first = until_cancelled(op, key, signal, self.core.get_object(op, key, Some(crate::parallel::FIRST_PART), None)).await?;
-            return Ok(crate::parallel::download(self.core.clone(), key, first, concurrency, idle, closed));
+            let first = until_cancelled(op, key, signal, self.core.get_object(op, key, Some(crate::parallel::FIRST_PART), &when)).await?;
+            return Ok(crate::parallel::download(self.core.clone(), key, first, when.version_id, concurrency, idle, closed));
         }
-        let out = until_cancelled(op, key, signal, self.core.get_object(op, key, range, None)).await?;
+        let out = until_cancelled(op, key, signal, self.core.get_object(op, key, range, &when)).await?;
         Ok(Download::new(key.to_owned(), out, idle, closed))
     }
 
-    /// Idempotent: deleting a missing key succeeds (a missing bucket does not).
-    pub async fn delete(&self, key: &str, signal: &CancellationToken) -> Result<()> {
-        validate_key(Operation::Delete, key)?;
-        until_cancelled(Operation::Delete, key, signal, self.core.delete_object(key)).await
+    /// Idempotent: deleting a missing key succeeds (a missing bucket does
+    /// not). With `version_id`, that version is removed for good.
+    pub async fn delete(&self, key: &str, version_id: Option<String>, signal: &CancellationToken) -> Result<()> {
+        let version_id = validate::version_id(Operation::Delete, key, version_id)?;
+        until_cancelled(Operation::Delete, key, signal, self.core.delete_object(key, version_id)).await
     }
 
     /// `false` only for a missing key; a missing bucket, bad credentials or
@@ -190,11 +187,13 @@ impl S3Backend {
         validate_key(op, from)?;
         let default_type = "application/octet-stream";
         // Same rules as an upload for what is stored with the copy.
-        validate::put_options(op, to, options.content_type.as_deref().unwrap_or(default_type), options.metadata.clone())?;
+        let stored = |content_type: &str, metadata| PutRequest { content_type: content_type.to_owned(), metadata, ..Default::default() };
+        validate::put_options(op, to, stored(options.content_type.as_deref().unwrap_or(default_type), options.metadata.clone()))?;
         let source = until_cancelled(op, to, signal, self.core.head_object(op, from)).await?;
         let replace = options.content_type.is_some() || options.metadata.is_some();
         let content_type = options.content_type.as_deref().or(source.content_type.as_deref()).unwrap_or(default_type);
-        let stored = validate::put_options(op, to, content_type, Some(options.metadata.unwrap_or_else(|| source.metadata.clone())))?;
+        let stored =
+            validate::put_options(op, to, stored(content_type, Some(options.metadata.unwrap_or_else(|| source.metadata.clone()))))?;
         crate::copy::copy(&self.core, from, to, &source, &stored, replace, signal).await
     }
 

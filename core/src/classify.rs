@@ -125,6 +125,8 @@ pub(crate) fn classify(operation: Operation, key: &str, bucket: &str, info: Serv
     }
     match info.code.as_deref().unwrap_or("") {
         "NoSuchKey" => Error::NotFound { operation, key, bucket },
+        "PreconditionFailed" => Error::PreconditionFailed { operation, key, info },
+        "ConditionalRequestConflict" => Error::Conflict { operation, key, info },
         "NoSuchBucket" => Error::BucketNotFound { operation, key, bucket, info },
         "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken"
         | "TokenRefreshRequired" | "AuthorizationHeaderMalformed" | "InvalidSecurity"
@@ -145,6 +147,9 @@ pub(crate) fn classify(operation: Operation, key: &str, bucket: &str, info: Serv
         // SDK then names it "NotFound"): the key or the bucket is missing,
         // and request.rs asks the bucket which.
         "NotFound" | "" if status == 404 => Error::NotFound { operation, key, bucket },
+        // A HEAD or a 304 has no body, so no code: the status says it.
+        _ if status == 412 => Error::PreconditionFailed { operation, key, info },
+        _ if status == 304 => Error::NotModified { operation, key, info },
         _ => Error::Unknown { operation, key, info },
     }
 }
@@ -169,6 +174,10 @@ mod tests {
             (500, "Whatever", "unavailable"),
             (400, "KeyTooLongError", "invalid_argument"),
             (409, "Conflict", "unknown"),
+            (412, "PreconditionFailed", "precondition_failed"),
+            (412, "", "precondition_failed"),
+            (409, "ConditionalRequestConflict", "conflict"),
+            (304, "", "not_modified"),
             // A lost multipart upload is not a missing object.
             (404, "NoSuchUpload", "unknown"),
         ];

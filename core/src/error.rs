@@ -195,6 +195,41 @@ pub enum Error {
         message: String,
     },
 
+    /// A condition the caller set did not hold (`ifMatch`, `ifNoneMatch: '*'`),
+    /// or the object changed during a download: HTTP 412.
+    #[error("Cannot {operation} \"{key}\": {}", .info.detail)]
+    PreconditionFailed {
+        /// The public operation that failed.
+        operation: Operation,
+        /// The key concerned.
+        key: String,
+        /// What the service said.
+        info: ServiceInfo,
+    },
+
+    /// A conditional write raced another write to the same key
+    /// (`ConditionalRequestConflict`): HTTP 409; trying again may succeed.
+    #[error("Cannot {operation} \"{key}\": another write to this key was in progress ({}); try again", .info.detail)]
+    Conflict {
+        /// The public operation that failed.
+        operation: Operation,
+        /// The key concerned.
+        key: String,
+        /// What the service said.
+        info: ServiceInfo,
+    },
+
+    /// `ifNoneMatch` on a download matched the object's ETag: HTTP 304.
+    #[error("Cannot {operation} \"{key}\": the object has not changed (its ETag matches ifNoneMatch)")]
+    NotModified {
+        /// The public operation that failed.
+        operation: Operation,
+        /// The key concerned.
+        key: String,
+        /// What the service said.
+        info: ServiceInfo,
+    },
+
     /// The caller (or the engine on its behalf) stopped the operation.
     #[error("Cannot {operation} \"{key}\": the operation was aborted")]
     Aborted {
@@ -235,6 +270,9 @@ pub fn status_for_reason(reason: &str) -> u16 {
     match reason {
         "not_found" => 404,
         "invalid_argument" => 400,
+        "precondition_failed" => 412,
+        "conflict" => 409,
+        "not_modified" => 304,
         "unavailable" => 503,
         _ => 500,
     }
@@ -250,6 +288,9 @@ impl Error {
             Error::Auth { .. } => "auth",
             Error::AccessDenied { .. } => "access_denied",
             Error::InvalidArgument { .. } => "invalid_argument",
+            Error::PreconditionFailed { .. } => "precondition_failed",
+            Error::Conflict { .. } => "conflict",
+            Error::NotModified { .. } => "not_modified",
             Error::Aborted { .. } | Error::SourceFailed { .. } => "aborted",
             Error::Unknown { .. } => "unknown",
         }
@@ -274,6 +315,9 @@ impl Error {
             | Error::Auth { operation, key, .. }
             | Error::AccessDenied { operation, key, .. }
             | Error::InvalidArgument { operation, key, .. }
+            | Error::PreconditionFailed { operation, key, .. }
+            | Error::Conflict { operation, key, .. }
+            | Error::NotModified { operation, key, .. }
             | Error::Aborted { operation, key, .. }
             | Error::SourceFailed { operation, key, .. }
             | Error::Unknown { operation, key, .. } => (*operation, key),
@@ -292,6 +336,9 @@ impl Error {
             | Error::Unavailable { info, .. }
             | Error::Auth { info, .. }
             | Error::AccessDenied { info, .. }
+            | Error::PreconditionFailed { info, .. }
+            | Error::Conflict { info, .. }
+            | Error::NotModified { info, .. }
             | Error::Unknown { info, .. } => Some(info),
             _ => None,
         }

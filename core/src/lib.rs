@@ -44,8 +44,9 @@ pub use error::{Error, Operation, Result};
 pub use observe::{RequestEvent, RequestHook};
 pub use tokio_util::sync::CancellationToken;
 pub use types::{
-    ByteRange, CopyOptions, DeleteManyOutcome, DownloadOptions, ListOptions, ListPage, ObjectInfo, ObjectSummary, PostOptions,
-    PresignedForm, PutOptions, SignMethod, SignUrlOptions, SignedUrl, UploadOutcome,
+    ByteRange, CopyOptions, DeleteManyOutcome, DownloadOptions, GetConditions, ListOptions, ListPage, ObjectHeaders, ObjectInfo,
+    ObjectSummary, PostOptions, PresignedForm, PutOptions, PutRequest, SignMethod, SignUrlOptions, SignedUrl, UploadOutcome,
+    WriteCondition,
 };
 pub use upload::UploadSink;
 pub use validate::MAX_DOWNLOAD_CONCURRENCY;

@@ -48,7 +48,7 @@ pub(crate) async fn run<S: PartSource>(
     let mut in_flight = JoinSet::new();
     let result = match send_parts(core, t, &upload_id, first, &mut source, &mut in_flight).await {
         Ok(_) if t.cancel.is_cancelled() => Err(t.aborted()),
-        Ok(parts) => core.complete_multipart(t, &upload_id, parts).await,
+        Ok(parts) => core.complete_multipart(t, put, &upload_id, parts).await,
         Err(e) => Err(e),
     };
     if result.is_err() {

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::download::{broken_connection, Download};
 use crate::error::{Error, Operation};
 use crate::request::S3Core;
-use crate::types::ByteRange;
+use crate::types::{ByteRange, GetConditions};
 
 /// Bytes per ranged GET.
 pub(crate) const PART_BYTES: u64 = 8 * 1024 * 1024;
@@ -44,6 +44,7 @@ pub(crate) fn download(
     core: Arc<S3Core>,
     key: &str,
     mut first: GetObjectOutput,
+    version_id: Option<String>,
     concurrency: u32,
     idle: Duration,
     closed: CancellationToken,
@@ -57,13 +58,14 @@ pub(crate) fn download(
     };
     let (tx, rx) = mpsc::channel::<Result<Bytes, Error>>(1);
     let first_body = std::mem::replace(&mut first.body, ByteStream::new(SdkBody::empty()));
-    let etag = first.e_tag.clone();
+    // Every later part from the version the first answer came from.
+    let when = GetConditions { if_match: first.e_tag.clone(), version_id, pinned: true, ..Default::default() };
     first.content_length = Some(total as i64);
     let task_key = key.to_owned();
     let stop = closed.clone();
     tokio::spawn(async move {
         tokio::select! {
-            _ = feed(core, task_key, first_body, etag, total, concurrency, tx) => {}
+            _ = feed(core, task_key, first_body, when, total, concurrency, tx) => {}
             _ = stop.cancelled() => {}
         }
     });
@@ -78,7 +80,7 @@ async fn feed(
     core: Arc<S3Core>,
     key: String,
     first: ByteStream,
-    etag: Option<String>,
+    when: GetConditions,
     total: u64,
     concurrency: u32,
     tx: mpsc::Sender<Result<Bytes, Error>>,
@@ -91,7 +93,7 @@ async fn feed(
         while pending.0.len() < concurrency as usize && next * PART_BYTES < total {
             let start = next * PART_BYTES;
             let end = (start + PART_BYTES).min(total) - 1;
-            pending.0.push_back(tokio::spawn(fetch(core.clone(), key.clone(), etag.clone(), ByteRange { start, end: Some(end) })));
+            pending.0.push_back(tokio::spawn(fetch(core.clone(), key.clone(), when.clone(), ByteRange { start, end: Some(end) })));
             next += 1;
         }
         let Some(task) = pending.0.front_mut() else {
@@ -129,8 +131,8 @@ async fn collect(key: &str, body: ByteStream, expected: u64) -> Result<Bytes, Er
 }
 
 /// One part, whole. `If-Match` keeps every part from the same version of the object.
-async fn fetch(core: Arc<S3Core>, key: String, etag: Option<String>, range: ByteRange) -> Result<Bytes, Error> {
-    let out = core.get_object(Operation::Download, &key, Some(range), etag).await?;
+async fn fetch(core: Arc<S3Core>, key: String, when: GetConditions, range: ByteRange) -> Result<Bytes, Error> {
+    let out = core.get_object(Operation::Download, &key, Some(range), &when).await?;
     collect(&key, out.body, range.end.unwrap_or(range.start) - range.start + 1).await
 }
 

@@ -17,6 +17,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_credential_types::Credentials;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::operation::RequestId;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, MetadataDirective, ObjectIdentifier};
@@ -36,7 +37,9 @@ use crate::presign::{attachment_disposition, UrlRequest, UrlSigner};
 use crate::progress::{watch, Progress};
 use crate::retry::backoff;
 use crate::time::iso_from_parts;
-use crate::types::{ByteRange, ListPage, ObjectInfo, ObjectSummary, PutOptions, SignMethod, UploadOutcome};
+use crate::types::{
+    ByteRange, GetConditions, ListPage, ObjectHeaders, ObjectInfo, ObjectSummary, PutOptions, SignMethod, UploadOutcome, WriteCondition,
+};
 
 /// A 404 on HEAD means "no such key" if the bucket answered within this window.
 const BUCKET_SEEN_FRESH_MS: i64 = 10_000;
@@ -50,6 +53,28 @@ macro_rules! send_long {
     };
 }
 
+/// Sets what is stored with an object on a PutObject or a
+/// CreateMultipartUpload request (two builder types, the same setters).
+macro_rules! stored_with {
+    ($request:expr, $put:expr) => {{
+        let put: &PutOptions = $put;
+        let h = &put.headers;
+        let expires = h
+            .expires
+            .as_deref()
+            .and_then(|e| aws_sdk_s3::primitives::DateTime::from_str(e, aws_sdk_s3::primitives::DateTimeFormat::DateTimeWithOffset).ok());
+        $request
+            .content_type(&put.content_type)
+            .set_metadata(metadata(put))
+            .set_cache_control(h.cache_control.clone())
+            .set_content_disposition(h.content_disposition.clone())
+            .set_content_encoding(h.content_encoding.clone())
+            .set_content_language(h.content_language.clone())
+            .set_expires(expires)
+            .set_storage_class(h.storage_class.as_deref().map(aws_sdk_s3::types::StorageClass::from))
+            .set_tagging(put.tagging.clone())
+    }};
+}
 /// One transfer's identity and cancellation, shared by the requests it makes.
 #[derive(Clone)]
 pub(crate) struct Transfer {
@@ -210,21 +235,27 @@ impl S3Core {
         }
     }
 
-    /// PutObject of `len` bytes.
+    /// PutObject of `len` bytes, on the caller's condition.
     pub(crate) async fn put_object(&self, t: &Transfer, put: &PutOptions, len: u64, payload: Payload) -> Result<UploadOutcome> {
         let out = self
             .send_body(t, payload, |body| {
-                let request = self.client.put_object().bucket(self.bucket()).key(&t.key).content_type(&put.content_type);
-                self.observe(t.op, &t.key, send_long!(self, request.set_metadata(metadata(put)).content_length(len as i64).body(body)))
+                let request = stored_with!(self.client.put_object().bucket(self.bucket()).key(&t.key), put);
+                let request = match &put.condition {
+                    Some(WriteCondition::Absent) => request.if_none_match("*"),
+                    Some(WriteCondition::Matches(etag)) => request.if_match(etag),
+                    None => request,
+                };
+                self.observe(t.op, &t.key, send_long!(self, request.content_length(len as i64).body(body)))
             })
             .await?;
-        Ok(self.seen(UploadOutcome { etag: out.e_tag }))
+        Ok(self.seen(UploadOutcome { etag: out.e_tag, version_id: out.version_id }))
     }
 
-    /// CreateMultipartUpload; returns the upload id.
+    /// CreateMultipartUpload; returns the upload id. (The caller's condition
+    /// goes on the Complete.)
     pub(crate) async fn create_multipart(&self, t: &Transfer, put: &PutOptions) -> Result<String> {
-        let request = self.client.create_multipart_upload().bucket(self.bucket()).key(&t.key).content_type(&put.content_type);
-        let sent = self.observe(t.op, &t.key, request.set_metadata(metadata(put)).send()).await;
+        let request = stored_with!(self.client.create_multipart_upload().bucket(self.bucket()).key(&t.key), put);
+        let sent = self.observe(t.op, &t.key, request.send()).await;
         let out = sent.map_err(|e| self.error(t.op, &t.key, e))?;
         Ok(self.seen(out.upload_id.unwrap_or_default()))
     }
@@ -259,16 +290,28 @@ impl S3Core {
         Ok(CompletedPart::builder().part_number(number).set_e_tag(etag).build())
     }
 
-    /// CompleteMultipartUpload. Its answer may be lost or unreadable after
-    /// the service completed the upload (the SDK's retry then finds no such
-    /// upload): if the object carries the ETag these parts make, it is ours.
-    pub(crate) async fn complete_multipart(&self, t: &Transfer, upload_id: &str, parts: Vec<CompletedPart>) -> Result<UploadOutcome> {
+    /// CompleteMultipartUpload, on the caller's condition. Its answer may be
+    /// lost or unreadable after the service completed the upload (the SDK's
+    /// retry then finds no such upload): if the object carries the ETag these
+    /// parts make, it is ours.
+    pub(crate) async fn complete_multipart(
+        &self,
+        t: &Transfer,
+        put: &PutOptions,
+        upload_id: &str,
+        parts: Vec<CompletedPart>,
+    ) -> Result<UploadOutcome> {
         let expected = multipart_etag(&parts);
         let request = self.client.complete_multipart_upload().bucket(self.bucket()).key(&t.key).upload_id(upload_id);
         let request = request.multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build());
+        let request = match &put.condition {
+            Some(WriteCondition::Absent) => request.if_none_match("*"),
+            Some(WriteCondition::Matches(etag)) => request.if_match(etag),
+            None => request,
+        };
         let sent = self.observe(t.op, &t.key, request.send()).await;
         let err = match sent {
-            Ok(out) => return Ok(self.seen(UploadOutcome { etag: out.e_tag })),
+            Ok(out) => return Ok(self.seen(UploadOutcome { etag: out.e_tag, version_id: out.version_id })),
             Err(e) => self.error(t.op, &t.key, e),
         };
         // Without an expected ETag there is nothing to compare (no HEAD).
@@ -276,7 +319,7 @@ impl S3Core {
             return Err(err);
         };
         match self.observe(t.op, &t.key, self.client.head_object().bucket(self.bucket()).key(&t.key).send()).await {
-            Ok(h) if h.e_tag.as_deref() == Some(expected.as_str()) => Ok(UploadOutcome { etag: h.e_tag }),
+            Ok(h) if h.e_tag.as_deref() == Some(expected.as_str()) => Ok(UploadOutcome { etag: h.e_tag, version_id: h.version_id }),
             _ => Err(err),
         }
     }
@@ -297,22 +340,31 @@ impl S3Core {
         }
         // A large copy takes long on the server: no per-attempt timeout.
         let out = self.observe(Operation::Copy, to, send_long!(self, request)).await.map_err(|e| self.error(Operation::Copy, to, e))?;
-        Ok(self.seen(UploadOutcome { etag: out.copy_object_result.and_then(|r| r.e_tag) }))
+        Ok(self.seen(UploadOutcome { etag: out.copy_object_result.and_then(|r| r.e_tag), version_id: out.version_id }))
     }
 
-    /// GetObject, whole or `range`; `if_match` keeps parts of one download
-    /// on one version. A missing key is told from a missing bucket.
+    /// GetObject, whole or `range`, on the conditions given; an `if_match`
+    /// also keeps the parts of one download on one version. A missing key is
+    /// told from a missing bucket.
     pub(crate) async fn get_object(
         &self,
         op: Operation,
         key: &str,
         range: Option<ByteRange>,
-        if_match: Option<String>,
+        when: &GetConditions,
     ) -> Result<GetObjectOutput> {
         let request = self.client.get_object().bucket(self.bucket()).key(key).set_range(range.map(|r| r.header()));
-        let sent = self.observe(op, key, request.set_if_match(if_match).send()).await;
+        let request = request.set_if_match(when.if_match.clone()).set_if_none_match(when.if_none_match.clone());
+        let sent = self.observe(op, key, request.set_version_id(when.version_id.clone()).send()).await;
         let err = match sent {
-            Ok(out) => return Ok(self.seen(out)),
+            Ok(out) => {
+                self.mark_seen();
+                // Checked here too: some servers (s3s-fs) ignore conditional GET headers.
+                return match conditions_hold(when, out.e_tag.as_deref()) {
+                    Ok(()) => Ok(out),
+                    Err(status) => Err(self.condition_failed(op, key, when, status, None, None)),
+                };
+            }
             Err(e) => e,
         };
         match err.raw_response().map(|r| r.status().as_u16()) {
@@ -320,17 +372,34 @@ impl S3Core {
                 let start = range.map_or(0, |r| r.start);
                 Err(Error::invalid(op, key, "range", format!("starts at byte {start}, at or past the end of the object")))
             }
-            Some(412) => Err(Error::Unavailable {
-                operation: op,
-                key: key.to_owned(),
-                info: ServiceInfo {
-                    status: Some(412),
-                    code: err.code().map(str::to_owned),
-                    detail: "the object was replaced during the download".into(),
-                    ..Default::default()
-                },
-            }),
+            Some(status @ (412 | 304)) => {
+                Err(self.condition_failed(op, key, when, status, err.code().map(str::to_owned), err.request_id().map(str::to_owned)))
+            }
             _ => Err(self.confirm_not_found(self.error(op, key, err)).await),
+        }
+    }
+
+    /// A GET's condition did not hold: 412 (`if_match`) or 304 (`if_none_match`).
+    fn condition_failed(
+        &self,
+        op: Operation,
+        key: &str,
+        when: &GetConditions,
+        status: u16,
+        code: Option<String>,
+        id: Option<String>,
+    ) -> Error {
+        let detail = match (status, when.pinned) {
+            (304, _) => format!("its ETag matches {} (ifNoneMatch)", when.if_none_match.as_deref().unwrap_or("?")),
+            (_, true) => "the object changed during the download".to_owned(),
+            _ => format!("the object's ETag is not {} (ifMatch)", when.if_match.as_deref().unwrap_or("?")),
+        };
+        let info = ServiceInfo { status: Some(status), code, request_id: id, detail };
+        let key = key.to_owned();
+        if status == 304 {
+            Error::NotModified { operation: op, key, info }
+        } else {
+            Error::PreconditionFailed { operation: op, key, info }
         }
     }
 
@@ -340,13 +409,25 @@ impl S3Core {
     pub(crate) async fn head_object(&self, op: Operation, key: &str) -> Result<ObjectInfo> {
         let err = match self.observe(op, key, self.client.head_object().bucket(self.bucket()).key(key).send()).await {
             Ok(out) => {
+                let date = |t: aws_sdk_s3::primitives::DateTime| iso_from_parts(t.secs(), t.subsec_nanos());
+                #[allow(deprecated)] // `expires` as a date; `expires_string` is the raw header
+                let expires = out.expires.and_then(date).or(out.expires_string);
                 return Ok(self.seen(ObjectInfo {
                     size: out.content_length.unwrap_or(0).max(0) as u64,
                     etag: out.e_tag,
                     content_type: out.content_type,
-                    last_modified: out.last_modified.and_then(|t| iso_from_parts(t.secs(), t.subsec_nanos())),
+                    last_modified: out.last_modified.and_then(date),
                     metadata: out.metadata.unwrap_or_default(),
-                }))
+                    headers: ObjectHeaders {
+                        cache_control: out.cache_control,
+                        content_disposition: out.content_disposition,
+                        content_encoding: out.content_encoding,
+                        content_language: out.content_language,
+                        expires,
+                        storage_class: out.storage_class.map(|c| c.as_str().to_owned()),
+                    },
+                    version_id: out.version_id,
+                }));
             }
             Err(e) => e,
         };
@@ -391,9 +472,10 @@ impl S3Core {
         Error::NotFound { operation, key, bucket }
     }
 
-    /// DeleteObject: deleting a missing key succeeds.
-    pub(crate) async fn delete_object(&self, key: &str) -> Result<()> {
-        let sent = self.observe(Operation::Delete, key, self.client.delete_object().bucket(self.bucket()).key(key).send()).await;
+    /// DeleteObject (of one version, when given): deleting a missing key succeeds.
+    pub(crate) async fn delete_object(&self, key: &str, version_id: Option<String>) -> Result<()> {
+        let request = self.client.delete_object().bucket(self.bucket()).key(key).set_version_id(version_id);
+        let sent = self.observe(Operation::Delete, key, request.send()).await;
         sent.map_err(|e| self.error(Operation::Delete, key, e))?;
         self.mark_seen();
         Ok(())
@@ -507,6 +589,23 @@ fn metadata(put: &PutOptions) -> Option<HashMap<String, String>> {
     Some(put.metadata.clone()).filter(|m| !m.is_empty())
 }
 
+/// Whether an answer with `etag` meets the GET's conditions: `Err(412)` when
+/// `if_match` names another ETag, `Err(304)` when `if_none_match` names this
+/// one (or `*`). ETags compare without quotes and weakness marks.
+fn conditions_hold(when: &GetConditions, etag: Option<&str>) -> std::result::Result<(), u16> {
+    let bare = |e: &str| e.trim().trim_start_matches("W/").trim_matches('"').to_owned();
+    let Some(etag) = etag.map(bare) else {
+        return Ok(());
+    };
+    if when.if_match.as_deref().is_some_and(|m| m.trim() != "*" && bare(m) != etag) {
+        return Err(412);
+    }
+    if when.if_none_match.as_deref().is_some_and(|m| m.trim() == "*" || bare(m) == etag) {
+        return Err(304);
+    }
+    Ok(())
+}
+
 /// `x-amz-copy-source`: bucket and URL-encoded key.
 fn copy_source(bucket: &str, key: &str) -> String {
     format!("{bucket}/{}", aws_smithy_http::label::fmt_string(key, aws_smithy_http::label::EncodingStrategy::Greedy))
@@ -545,6 +644,23 @@ mod tests {
         assert_eq!(multipart_etag(&parts).unwrap(), "\"96e024ba2074fe77e8e965ba43a704be-2\"");
         let opaque = [CompletedPart::builder().part_number(1).e_tag("\"not-md5\"").build()];
         assert_eq!(multipart_etag(&opaque), None);
+    }
+
+    #[test]
+    fn get_conditions_compare_etags_without_quotes() {
+        let when = |m: Option<&str>, n: Option<&str>| GetConditions {
+            if_match: m.map(str::to_owned),
+            if_none_match: n.map(str::to_owned),
+            ..Default::default()
+        };
+        let etag = Some("\"abc\"");
+        assert_eq!(conditions_hold(&when(Some("abc"), None), etag), Ok(()));
+        assert_eq!(conditions_hold(&when(Some("\"abc\""), None), etag), Ok(()));
+        assert_eq!(conditions_hold(&when(Some("\"abd\""), None), etag), Err(412));
+        assert_eq!(conditions_hold(&when(None, Some("W/\"abc\"")), etag), Err(304));
+        assert_eq!(conditions_hold(&when(None, Some("*")), etag), Err(304));
+        assert_eq!(conditions_hold(&when(None, Some("\"other\"")), etag), Ok(()));
+        assert_eq!(conditions_hold(&when(Some("\"x\""), None), None), Ok(()));
     }
 
     #[test]

@@ -4,6 +4,50 @@
 
 use std::collections::HashMap;
 
+/// What an upload asks to store with an object and on what condition, as
+/// the caller gave it (checked into [`PutOptions`] by the backend).
+#[derive(Debug, Clone, Default)]
+pub struct PutRequest {
+    /// `Content-Type` of the object.
+    pub content_type: String,
+    /// User metadata (`x-amz-meta-*`).
+    pub metadata: Option<HashMap<String, String>>,
+    /// Store only if no object is at the key: `"*"`.
+    pub if_none_match: Option<String>,
+    /// Store only if the object at the key has this ETag.
+    pub if_match: Option<String>,
+    /// Headers stored with the object.
+    pub headers: ObjectHeaders,
+    /// Tags (`x-amz-tagging`).
+    pub tags: Option<HashMap<String, String>>,
+}
+
+/// Standard headers stored with an object and returned with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectHeaders {
+    /// `Cache-Control`.
+    pub cache_control: Option<String>,
+    /// `Content-Disposition`.
+    pub content_disposition: Option<String>,
+    /// `Content-Encoding`.
+    pub content_encoding: Option<String>,
+    /// `Content-Language`.
+    pub content_language: Option<String>,
+    /// `Expires`, ISO 8601.
+    pub expires: Option<String>,
+    /// `x-amz-storage-class`, e.g. `STANDARD_IA`.
+    pub storage_class: Option<String>,
+}
+
+/// The condition a write is made on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// `If-None-Match: *`: only if no object is at the key.
+    Absent,
+    /// `If-Match: <etag>`: only if the object at the key has this ETag.
+    Matches(String),
+}
+
 /// What is stored with an object: validated by [`crate::S3Backend`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PutOptions {
@@ -11,6 +55,12 @@ pub struct PutOptions {
     pub content_type: String,
     /// User metadata (`x-amz-meta-*`), names as given.
     pub metadata: HashMap<String, String>,
+    /// Stored only on this condition.
+    pub condition: Option<WriteCondition>,
+    /// Standard headers stored with the object (`expires` as RFC 3339).
+    pub headers: ObjectHeaders,
+    /// Tags, as the `x-amz-tagging` header's URL-encoded query.
+    pub tagging: Option<String>,
 }
 
 /// The result of a stored object: an upload or a copy.
@@ -18,6 +68,8 @@ pub struct PutOptions {
 pub struct UploadOutcome {
     /// The new object's ETag, quoted as S3 sends it.
     pub etag: Option<String>,
+    /// The new object's version, on a versioned bucket.
+    pub version_id: Option<String>,
 }
 
 /// HTTP method of a signed URL.
@@ -79,6 +131,10 @@ pub struct ObjectInfo {
     pub last_modified: Option<String>,
     /// User metadata; S3 returns the names lower-cased.
     pub metadata: HashMap<String, String>,
+    /// Standard headers stored with the object (`expires` as ISO 8601).
+    pub headers: ObjectHeaders,
+    /// The version read, on a versioned bucket.
+    pub version_id: Option<String>,
 }
 
 /// Bytes `start..=end` of an object (`end` absent: to the end).
@@ -109,6 +165,26 @@ pub struct DownloadOptions {
     pub range_end: Option<f64>,
     /// Ranged GETs at once for a large object (1 = one GET).
     pub concurrency: Option<f64>,
+    /// Only if the object has this ETag (else `precondition_failed`).
+    pub if_match: Option<String>,
+    /// Only if the object's ETag differs (else `not_modified`).
+    pub if_none_match: Option<String>,
+    /// This version of the object.
+    pub version_id: Option<String>,
+}
+
+/// Conditions and version of a GET, checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GetConditions {
+    /// `If-Match`.
+    pub if_match: Option<String>,
+    /// `If-None-Match`.
+    pub if_none_match: Option<String>,
+    /// `versionId`.
+    pub version_id: Option<String>,
+    /// `if_match` is the ETag of an earlier answer of the same download (a
+    /// 412 then means the object changed during it).
+    pub pinned: bool,
 }
 
 /// Options of a server-side copy.

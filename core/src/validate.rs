@@ -9,7 +9,10 @@ use std::time::Duration;
 use crate::config::MAX_SIGNED_URL_EXPIRATION;
 use crate::error::{Error, Operation, Result};
 use crate::keys::validate_key;
-use crate::types::{ByteRange, DownloadOptions, ListOptions, PostOptions, PutOptions, SignMethod, SignUrlOptions};
+use crate::types::{
+    ByteRange, DownloadOptions, GetConditions, ListOptions, ObjectHeaders, PostOptions, PutOptions, PutRequest, SignMethod, SignUrlOptions,
+    WriteCondition,
+};
 
 /// S3 caps user metadata (names and values) at 2 KB.
 const MAX_METADATA_BYTES: usize = 2048;
@@ -38,24 +41,19 @@ fn header_value(v: &str) -> bool {
     !v.trim().is_empty() && v.chars().all(|c| c.is_ascii() && !c.is_control())
 }
 
-/// What is stored with an object (upload or copy).
-pub(crate) fn put_options(
-    operation: Operation,
-    key: &str,
-    content_type: &str,
-    metadata: Option<HashMap<String, String>>,
-) -> Result<PutOptions> {
+/// What is stored with an object (upload or copy), and on what condition.
+pub(crate) fn put_options(operation: Operation, key: &str, request: PutRequest) -> Result<PutOptions> {
     validate_key(operation, key)?;
     let invalid = |field: &str, why: String| Err(Error::invalid(operation, key, field, why));
-    if !header_value(content_type) {
+    let PutRequest { content_type, metadata, if_none_match, if_match, headers, tags } = request;
+    if !header_value(&content_type) {
         return invalid("contentType", "must be non-empty printable ASCII without CR or LF".into());
     }
     let metadata = metadata.unwrap_or_default();
     let mut total = 0;
     for (name, value) in &metadata {
         // x-amz-meta-<name> must be an HTTP header name
-        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-        if name.is_empty() || !name.bytes().all(token) {
+        if !is_token(name) {
             return invalid(&format!("metadata.{name}"), "metadata names must be letters, digits and -_. (an HTTP header token)".into());
         }
         if !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
@@ -70,7 +68,91 @@ pub(crate) fn put_options(
     if total > MAX_METADATA_BYTES {
         return invalid("metadata", format!("is {total} bytes; S3 allows at most {MAX_METADATA_BYTES}"));
     }
-    Ok(PutOptions { content_type: content_type.to_owned(), metadata })
+    let condition = match (if_none_match, if_match) {
+        (Some(_), Some(_)) => return invalid("ifMatch", "cannot be combined with ifNoneMatch".into()),
+        (Some(any), None) if any == "*" => Some(WriteCondition::Absent),
+        (Some(other), None) => {
+            return invalid("ifNoneMatch", format!("must be '*' (store only if no object is at the key), got {other:?}"))
+        }
+        (None, Some(etag)) if header_value(&etag) => Some(WriteCondition::Matches(etag)),
+        (None, Some(_)) => return invalid("ifMatch", "must be an ETag: non-empty printable ASCII".into()),
+        (None, None) => None,
+    };
+    let headers = object_headers(operation, key, headers)?;
+    let tagging = tags.map(|t| tagging(operation, key, t)).transpose()?;
+    Ok(PutOptions { content_type, metadata, condition, headers, tagging })
+}
+
+/// An HTTP header token (a header name).
+fn is_token(name: &str) -> bool {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    !name.is_empty() && name.bytes().all(token)
+}
+
+/// Standard headers stored with an object: header values; `expires` a date.
+fn object_headers(operation: Operation, key: &str, h: ObjectHeaders) -> Result<ObjectHeaders> {
+    let fields = [
+        ("cacheControl", &h.cache_control),
+        ("contentDisposition", &h.content_disposition),
+        ("contentEncoding", &h.content_encoding),
+        ("contentLanguage", &h.content_language),
+    ];
+    for (field, value) in fields {
+        if value.as_deref().is_some_and(|v| !header_value(v)) {
+            return Err(Error::invalid(operation, key, field, "must be non-empty printable ASCII (it is sent as an HTTP header)"));
+        }
+    }
+    if let Some(class) = &h.storage_class {
+        if class.is_empty() || !class.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') {
+            return Err(Error::invalid(
+                operation,
+                key,
+                "storageClass",
+                format!("must be an S3 storage class such as STANDARD_IA, got {class:?}"),
+            ));
+        }
+    }
+    let expires = match &h.expires {
+        None => None,
+        Some(text) => match chrono::DateTime::parse_from_rfc3339(text) {
+            Ok(t) => Some(t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            Err(_) => {
+                return Err(Error::invalid(operation, key, "expires", format!("must be a Date or an ISO 8601 date-time, got {text:?}")))
+            }
+        },
+    };
+    Ok(ObjectHeaders { expires, ..h })
+}
+
+/// S3 allows at most 10 tags on an object.
+const MAX_TAGS: usize = 10;
+
+/// Tags as the `x-amz-tagging` header's query string, in key order.
+fn tagging(operation: Operation, key: &str, tags: HashMap<String, String>) -> Result<String> {
+    if tags.len() > MAX_TAGS {
+        return Err(Error::invalid(operation, key, "tags", format!("has {} tags; S3 allows at most {MAX_TAGS}", tags.len())));
+    }
+    let mut pairs: Vec<_> = tags.into_iter().collect();
+    pairs.sort();
+    for (name, value) in &pairs {
+        if name.is_empty() || name.chars().count() > 128 || value.chars().count() > 256 {
+            return Err(Error::invalid(operation, key, &format!("tags.{name}"), "tag keys are 1–128 characters and values at most 256"));
+        }
+    }
+    Ok(pairs.iter().map(|(k, v)| format!("{}={}", query_escape(k), query_escape(v))).collect::<Vec<_>>().join("&"))
+}
+
+/// RFC 3986 percent-encoding of everything but unreserved characters.
+fn query_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// An upload's declared `contentLength`.
@@ -102,6 +184,31 @@ pub(crate) fn download(key: &str, o: &DownloadOptions) -> Result<(Option<ByteRan
         return Err(Error::invalid(op, key, "concurrency", "cannot be combined with range"));
     }
     Ok((range, concurrency))
+}
+
+/// A download's conditions and version.
+pub(crate) fn get_conditions(key: &str, o: &DownloadOptions) -> Result<GetConditions> {
+    let op = Operation::Download;
+    for (field, value) in [("ifMatch", &o.if_match), ("ifNoneMatch", &o.if_none_match), ("versionId", &o.version_id)] {
+        if value.as_deref().is_some_and(|v| !header_value(v)) {
+            return Err(Error::invalid(op, key, field, "must be non-empty printable ASCII"));
+        }
+    }
+    Ok(GetConditions {
+        if_match: o.if_match.clone(),
+        if_none_match: o.if_none_match.clone(),
+        version_id: o.version_id.clone(),
+        pinned: false,
+    })
+}
+
+/// A version id given to delete.
+pub(crate) fn version_id(operation: Operation, key: &str, version_id: Option<String>) -> Result<Option<String>> {
+    validate_key(operation, key)?;
+    match version_id {
+        Some(v) if !header_value(&v) => Err(Error::invalid(operation, key, "versionId", "must be non-empty printable ASCII")),
+        v => Ok(v),
+    }
 }
 
 /// A signed URL's lifetime in seconds: `expires_in`, or `default`.
@@ -215,6 +322,42 @@ pub(crate) fn delete_many(keys: Vec<String>) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn put(f: impl FnOnce(&mut PutRequest)) -> Result<PutOptions> {
+        let mut r = PutRequest { content_type: "text/plain".into(), ..Default::default() };
+        f(&mut r);
+        put_options(Operation::Upload, "k", r)
+    }
+
+    #[test]
+    fn write_conditions_and_object_headers() {
+        assert_eq!(put(|r| r.if_none_match = Some("*".into())).unwrap().condition, Some(WriteCondition::Absent));
+        assert_eq!(put(|r| r.if_match = Some("\"e\"".into())).unwrap().condition, Some(WriteCondition::Matches("\"e\"".into())));
+        let field = |e: Error| match e {
+            Error::InvalidArgument { field, .. } => field,
+            other => panic!("{other}"),
+        };
+        assert_eq!(field(put(|r| r.if_none_match = Some("\"e\"".into())).unwrap_err()), "ifNoneMatch");
+        assert_eq!(
+            field(
+                put(|r| {
+                    r.if_none_match = Some("*".into());
+                    r.if_match = Some("e".into());
+                })
+                .unwrap_err()
+            ),
+            "ifMatch"
+        );
+        let expires = put(|r| r.headers.expires = Some("2030-01-01T01:00:00+01:00".into())).unwrap().headers.expires;
+        assert_eq!(expires.as_deref(), Some("2030-01-01T00:00:00.000Z"));
+        assert_eq!(field(put(|r| r.headers.expires = Some("tomorrow".into())).unwrap_err()), "expires");
+        assert_eq!(field(put(|r| r.headers.cache_control = Some("a\nb".into())).unwrap_err()), "cacheControl");
+        assert_eq!(field(put(|r| r.headers.storage_class = Some("standard".into())).unwrap_err()), "storageClass");
+        let tags = HashMap::from([("b".to_owned(), "x y".to_owned()), ("a/1".to_owned(), "ü".to_owned())]);
+        assert_eq!(put(|r| r.tags = Some(tags)).unwrap().tagging.as_deref(), Some("a%2F1=%C3%BC&b=x%20y"));
+        let eleven = (0..11).map(|i| (i.to_string(), String::new())).collect();
+        assert_eq!(field(put(|r| r.tags = Some(eleven)).unwrap_err()), "tags");
+    }
 
     #[test]
     fn a_get_url_refuses_put_only_options_and_says_so() {

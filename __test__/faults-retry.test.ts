@@ -1,12 +1,13 @@
 // Faults: error answers (503 SlowDown, 500, an HTML 502, bytes that are not HTTP, 403) and
 // what is retried, and the SDK's retry quota under a sustained outage. Shared helpers and
 // conventions: helpers/faults.ts.
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3StorageBackend, StorageError } from '../lib/index.mjs';
 import { backendAt, expectNoLeftovers, expectTyped, faultFigures, fp, holds, MULTIPART, OCTET, rejection, RETRY, startProxied, TIMEOUTS, stopProxied, streamOf, target, timed, type Proxied, type Server } from './helpers/faults';
 import { startProxy, type TestProxy } from './helpers/proxy.mjs';
 import { uniqueKey } from './helpers/s3';
-import { generatedSource, hashStream, KiB, MiB, randomBuffer, readAll } from './helpers/streams';
+import { generatedSource, hashStream, KiB, MiB, randomBuffer, readAll, sleep } from './helpers/streams';
 
 const figures = faultFigures();
 
@@ -105,7 +106,7 @@ describe('503 SlowDown', () => {
     expect(await holds(direct, k)).toBe(fp(data));
   });
 
-  it('stream with contentLength above a part (streamed), one 503: not retryable (the bytes are gone), fails unavailable, nothing stored', async () => {
+  it('stream with contentLength above a part (streamed), one 503: not retryable (the body was on its way), fails unavailable, nothing stored', async () => {
     proxy.reset();
     const k = uniqueKey('slowdown-stream');
     const streaming = backendAt(proxy.endpoint, server, { multipart: { ...MULTIPART, threshold: 16 * MiB } });
@@ -113,6 +114,36 @@ describe('503 SlowDown', () => {
     const err = await rejection(streaming.upload({ key: k, body: streamOf([randomBuffer(6 * MiB)]), contentType: OCTET, contentLength: 6 * MiB }));
     expectTyped(err, 'unavailable', 'upload', k);
     expect(err.details?.code).toBe('SlowDown');
+    expect(proxy.ops(k)).toEqual(['put']);
+    expect(await direct.exists(k)).toBe(false);
+  });
+
+  it('stream with contentLength above a part (streamed), a connection reset before any body byte (the source starts late): sent again, stored whole', async () => {
+    proxy.reset();
+    const k = uniqueKey('refused-stream');
+    const streaming = backendAt(proxy.endpoint, server, { multipart: { ...MULTIPART, threshold: 16 * MiB } });
+    proxy.refuseConnections(1);
+    const data = randomBuffer(6 * MiB);
+    // The first chunk comes 300 ms after the request went out, so the reset comes first.
+    const late = Readable.from(
+      (async function* () {
+        await sleep(300);
+        yield data;
+      })(),
+    );
+    await streaming.upload({ key: k, body: late, contentType: OCTET, contentLength: data.length });
+    expect(proxy.refused()).toBe(1);
+    expect(proxy.ops(k)).toEqual(['put']); // the refused connection carried no request the proxy logged
+    expect(await holds(direct, k)).toBe(fp(data));
+  });
+
+  it('stream with contentLength above a part (streamed), a connection reset after the body started: not sent again, unavailable, nothing stored', async () => {
+    proxy.reset();
+    const k = uniqueKey('reset-stream-started');
+    const streaming = backendAt(proxy.endpoint, server, { multipart: { ...MULTIPART, threshold: 16 * MiB } });
+    proxy.resetRequest(64 * KiB, 1, { method: 'PUT' });
+    const err = await rejection(streaming.upload({ key: k, body: streamOf([randomBuffer(6 * MiB)]), contentType: OCTET, contentLength: 6 * MiB }));
+    expectTyped(err, 'unavailable', 'upload', k);
     expect(proxy.ops(k)).toEqual(['put']);
     expect(await direct.exists(k)).toBe(false);
   });

@@ -79,6 +79,11 @@ pub(crate) fn chunks_stream(chunks: Vec<Bytes>, progress: Progress, cancel: Canc
 /// because the SDK only reports a generic I/O error.
 pub(crate) type BodyFailure = Arc<Mutex<Option<Error>>>;
 
+/// Where a [`ChannelBody`] that took no chunk puts its channel back when it
+/// is dropped, so a request that failed before its first body byte can be
+/// sent again with the whole body.
+pub(crate) type Untouched = Arc<Mutex<Option<mpsc::Receiver<Bytes>>>>;
+
 /// A body fed by the Node side through a channel, for a PutObject of
 /// declared length. The chunk carrying the last byte is held back until the
 /// sender is dropped (the source ended): hyper stops reading once the length
@@ -100,9 +105,22 @@ pub(crate) struct ChannelBody {
     mismatch: Box<dyn Fn(u64, bool) -> Error + Send + Sync>,
     /// The abort error, if the upload was aborted.
     aborted: Box<dyn Fn() -> Option<Error> + Send + Sync>,
+    /// Gets the channel back if no chunk was taken from it.
+    untouched: Untouched,
+}
+
+impl Drop for ChannelBody {
+    fn drop(&mut self) {
+        if self.received == 0 && !self.source_done {
+            let (_, closed) = mpsc::channel(1);
+            let rx = std::mem::replace(&mut self.rx, closed);
+            *self.untouched.lock().expect("untouched lock") = Some(rx);
+        }
+    }
 }
 
 impl ChannelBody {
+    #[allow(clippy::too_many_arguments)] // each is one part of the body's contract
     pub(crate) fn new(
         rx: mpsc::Receiver<Bytes>,
         expected: u64,
@@ -110,8 +128,10 @@ impl ChannelBody {
         progress: Progress,
         mismatch: impl Fn(u64, bool) -> Error + Send + Sync + 'static,
         aborted: impl Fn() -> Option<Error> + Send + Sync + 'static,
+        untouched: Untouched,
     ) -> Self {
         ChannelBody {
+            untouched,
             rx,
             expected,
             received: 0,

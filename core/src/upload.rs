@@ -9,14 +9,15 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::CompletedPart;
+use aws_sdk_s3::types::{ChecksumType, CompletedPart};
 use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
 use tokio::sync::{mpsc, OnceCell};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::body::{BodyFailure, ChannelBody};
+use crate::body::{BodyFailure, ChannelBody, Untouched};
+use crate::checksum::{Checksum, ChecksumAlgorithm, Hasher};
 use crate::error::{Error, Operation, Result};
 use crate::multipart::{self, PartSource};
 use crate::part_buffer::PartBuffer;
@@ -153,10 +154,43 @@ fn grown_part_size(part_size: u64, part_number: u32) -> usize {
     (part_size << doublings).min(crate::config::MAX_PART_SIZE) as usize
 }
 
-/// One part's bytes, as received (no copy).
+/// One part's bytes, as received (no copy), and their checksum when asked.
 pub(crate) struct Part {
     chunks: Vec<Bytes>,
     len: u64,
+    checksum: Option<Checksum>,
+}
+
+/// The parts of an upload, with their checksums when one was asked for.
+struct Summed {
+    parts: Parts,
+    sums: Option<Sums>,
+}
+
+/// Checksums computed as parts are read, in order.
+struct Sums {
+    algorithm: ChecksumAlgorithm,
+    /// The whole object's, for algorithms S3 takes as FULL_OBJECT.
+    whole: Option<Hasher>,
+}
+
+impl Summed {
+    fn new(parts: Parts, algorithm: Option<ChecksumAlgorithm>) -> Self {
+        let sums = algorithm.map(|a| Sums { algorithm: a, whole: (a.multipart_type() == ChecksumType::FullObject).then(|| a.hasher()) });
+        Summed { parts, sums }
+    }
+
+    /// The next part, with its checksum (and the whole object's updated).
+    async fn next_part(&mut self, stop: &CancellationToken) -> Result<Option<Part>> {
+        let mut part = self.parts.next_part(stop).await?;
+        if let (Some(p), Some(sums)) = (&mut part, &mut self.sums) {
+            p.checksum = Some(Hasher::of(sums.algorithm, p.chunks.iter().map(|c| c.as_ref())));
+            if let Some(whole) = &mut sums.whole {
+                p.chunks.iter().for_each(|c| whole.update(c));
+            }
+        }
+        Ok(part)
+    }
 }
 
 /// Where the parts of an upload come from.
@@ -179,7 +213,7 @@ enum Parts {
 
 impl Job {
     pub(crate) fn new(core: Arc<S3Core>, key: String, put: PutOptions, signal: &CancellationToken, sent: Option<Arc<AtomicU64>>) -> Self {
-        Job { core, t: Arc::new(Transfer::new(Operation::Upload, key, signal, sent)), put }
+        Job { core, t: Arc::new(Transfer::new(Operation::Upload, key, signal, sent).with_encryption(put.encryption.clone())), put }
     }
 
     /// A Buffer body: one PutObject up to the threshold, multipart above.
@@ -188,7 +222,7 @@ impl Job {
         if data.len() as u64 <= mp.threshold {
             return self.put_object(vec![data]).await;
         }
-        let mut source = Parts::Slices { data, part_size: mp.part_size as usize };
+        let mut source = Summed::new(Parts::Slices { data, part_size: mp.part_size as usize }, self.put.checksum);
         let first = source.next(&self.t.cancel).await?.expect("data above threshold");
         // Boxed: the multipart state would otherwise make every small upload's future large.
         Box::pin(multipart::run(&self.core, &self.t, &self.put, first, source)).await
@@ -198,13 +232,17 @@ impl Job {
         let mp = self.core.config().multipart;
         match declared {
             // Larger than a part: streamed through, since buffering it would
-            // cost more memory than multipart does.
-            Some(len) if len > mp.part_size && len <= mp.threshold => self.put_streaming(rx, len, progress).await,
+            // cost more memory than multipart does. (With a checksum asked
+            // for, multipart: its value must be known before the body goes.)
+            Some(len) if len > mp.part_size && len <= mp.threshold && self.put.checksum.is_none() => {
+                self.put_streaming(rx, len, progress).await
+            }
             _ => {
                 let t = self.t.clone();
-                let mut source = Parts::Channel { t, rx, carry: None, part_size: mp.part_size, declared, seen: 0, ended: false, parts: 0 };
+                let parts = Parts::Channel { t, rx, carry: None, part_size: mp.part_size, declared, seen: 0, ended: false, parts: 0 };
+                let mut source = Summed::new(parts, self.put.checksum);
                 let first = source.next(&self.t.cancel).await?;
-                let mut ended = matches!(source, Parts::Channel { ended: true, .. });
+                let mut ended = matches!(source.parts, Parts::Channel { ended: true, .. });
                 if !ended && declared.is_some_and(|d| d <= mp.part_size) {
                     // A declared length of exactly one part: the next read
                     // must be the end (or a too-long body's error).
@@ -226,39 +264,66 @@ impl Job {
     /// One PutObject from memory; retryable, since the bytes can be resent.
     async fn put_object(&self, chunks: Vec<Bytes>) -> Result<UploadOutcome> {
         let len: u64 = chunks.iter().map(|c| c.len() as u64).sum();
-        self.core.put_object(&self.t, &self.put, len, Payload::Memory(chunks)).await
+        let checksum = self.put.checksum.map(|a| Hasher::of(a, chunks.iter().map(|c| c.as_ref())));
+        self.core.put_object(&self.t, &self.put, len, Payload::Memory(chunks), checksum.as_ref()).await
     }
 
-    /// One PutObject streaming from Node; not retryable (the bytes are gone).
+    /// One PutObject streaming from Node. Once a body byte went out it
+    /// cannot be retried (the bytes are gone); a failure before the first
+    /// one (connection refused, an early 503) is sent again, with backoff,
+    /// up to the retry limit.
     async fn put_streaming(&self, rx: mpsc::Receiver<Bytes>, declared: u64, progress: Progress) -> Result<UploadOutcome> {
-        let failure: BodyFailure = Arc::default();
-        let (key, cancel) = (self.t.key.clone(), self.t.cancel.clone());
-        let body = ChannelBody::new(
-            rx,
-            declared,
-            failure.clone(),
-            progress.clone(),
-            {
-                let key = key.clone();
-                move |seen, too_long| length_mismatch(&key, declared, seen, too_long)
-            },
-            move || cancel.is_cancelled().then(|| Error::aborted(Operation::Upload, &key)),
-        );
-        let body = ByteStream::new(SdkBody::from_body_1_x(body));
-        let result = self.core.put_object(&self.t, &self.put, declared, Payload::Stream(body, progress)).await;
-        // The body's own reason beats the transport error it caused.
-        if let Some(err) = failure.lock().expect("body failure lock").take() {
-            return Err(err);
+        let retry = self.core.config().retry;
+        let untouched: Untouched = Arc::new(Mutex::new(Some(rx)));
+        let mut attempt = 1;
+        loop {
+            let rx = untouched.lock().expect("untouched lock").take().expect("the channel is back before a new attempt");
+            let failure: BodyFailure = Arc::default();
+            let (key, cancel) = (self.t.key.clone(), self.t.cancel.clone());
+            let body = ChannelBody::new(
+                rx,
+                declared,
+                failure.clone(),
+                progress.clone(),
+                {
+                    let key = key.clone();
+                    move |seen, too_long| length_mismatch(&key, declared, seen, too_long)
+                },
+                move || cancel.is_cancelled().then(|| Error::aborted(Operation::Upload, &key)),
+                untouched.clone(),
+            );
+            let body = ByteStream::new(SdkBody::from_body_1_x(body));
+            let result = self.core.put_object(&self.t, &self.put, declared, Payload::Stream(body, progress.clone()), None).await;
+            // The body's own reason beats the transport error it caused.
+            if let Some(err) = failure.lock().expect("body failure lock").take() {
+                return Err(err);
+            }
+            match result {
+                Err(e @ Error::Unavailable { .. }) if attempt < retry.max_attempts && !self.t.cancel.is_cancelled() => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(crate::retry::backoff(&retry, attempt)) => {}
+                        _ = self.t.cancel.cancelled() => return Err(self.t.aborted()),
+                    }
+                    // The failed request's body is dropped by whoever held it
+                    // (maybe a connection task): back by now if it took nothing.
+                    if untouched.lock().expect("untouched lock").is_none() {
+                        self.t.cancel.cancel();
+                        return Err(e);
+                    }
+                    attempt += 1;
+                }
+                Err(e) => {
+                    // Close the channel so a Node write waiting for room fails now.
+                    self.t.cancel.cancel();
+                    return Err(e);
+                }
+                ok => return ok,
+            }
         }
-        if result.is_err() {
-            // Close the channel so a Node write waiting for room fails now.
-            self.t.cancel.cancel();
-        }
-        result
     }
 }
 
-impl PartSource for Parts {
+impl PartSource for Summed {
     type Part = Part;
 
     fn next(&mut self, stop: &CancellationToken) -> impl Future<Output = Result<Option<Part>>> + Send {
@@ -266,7 +331,11 @@ impl PartSource for Parts {
     }
 
     async fn send(core: Arc<S3Core>, t: Arc<Transfer>, upload_id: Arc<str>, number: i32, part: Part) -> Result<CompletedPart> {
-        core.upload_part(&t, &upload_id, number, part.len, Payload::Memory(part.chunks)).await
+        core.upload_part(&t, &upload_id, number, part.len, Payload::Memory(part.chunks), part.checksum.as_ref()).await
+    }
+
+    fn whole_checksum(&mut self) -> Option<Checksum> {
+        self.sums.as_mut().and_then(|s| s.whole.take()).map(Hasher::finish)
     }
 }
 
@@ -281,7 +350,7 @@ impl Parts {
                 }
                 let take = (*part_size).min(data.len());
                 let chunk = data.split_to(take);
-                Ok(Some(Part { len: chunk.len() as u64, chunks: vec![chunk] }))
+                Ok(Some(Part { len: chunk.len() as u64, chunks: vec![chunk], checksum: None }))
             }
             Parts::Channel { t, rx, carry, part_size, declared, seen, ended, parts } => {
                 // Parts are copied into memory Rust owns: each Node Buffer is
@@ -339,7 +408,7 @@ impl Parts {
                         *carry = Some(chunk.slice(took..));
                     }
                 }
-                Ok(part.filter(|p| p.len() > 0).map(|p| Part { len: p.len() as u64, chunks: vec![p.freeze()] }))
+                Ok(part.filter(|p| p.len() > 0).map(|p| Part { len: p.len() as u64, chunks: vec![p.freeze()], checksum: None }))
             }
         }
     }

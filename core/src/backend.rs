@@ -15,7 +15,7 @@ use crate::error::{Error, Operation, Result};
 use crate::keys::validate_key;
 use crate::observe::RequestHook;
 use crate::post_policy;
-use crate::request::{until_cancelled, S3Core};
+use crate::request::{until_cancelled, GetMode, S3Core};
 use crate::time::{iso_millis, whole_second_now};
 use crate::types::{
     CopyOptions, DeleteManyOutcome, DownloadOptions, ListOptions, ListPage, ObjectInfo, PostOptions, PresignedForm, PutOptions, PutRequest,
@@ -23,6 +23,7 @@ use crate::types::{
 };
 use crate::upload::{Job, UploadSink};
 use crate::validate;
+use crate::verify;
 
 /// The S3 storage backend. Cheap to clone; clones share one connection pool.
 #[derive(Clone)]
@@ -82,7 +83,9 @@ impl S3Backend {
     /// Opens a download; resolves once the service answered, so a missing
     /// key fails here rather than in the middle of a stream. A range fetches
     /// only those bytes; `concurrency` > 1 fetches a large object as that
-    /// many ranged GETs at once, delivered in order (see `parallel.rs`).
+    /// many ranged GETs at once, delivered in order (see `parallel.rs`). A
+    /// body that breaks is resumed from the next byte (resume.rs); a whole
+    /// object's full-object checksum is verified as it streams (verify.rs).
     pub async fn download(&self, key: &str, options: &DownloadOptions, signal: &CancellationToken) -> Result<Download> {
         let (range, concurrency) = validate::download(key, options)?;
         let when = validate::get_conditions(key, options)?;
@@ -90,11 +93,16 @@ impl S3Backend {
         let idle = std::time::Duration::from_millis(self.config().timeouts.request_ms);
         let closed = signal.child_token();
         if concurrency > 1 {
-            let first = until_cancelled(op, key, signal, self.core.get_object(op, key, Some(crate::parallel::FIRST_PART), &when)).await?;
+            let first_part = self.core.get_object(op, key, Some(crate::parallel::FIRST_PART), &when, GetMode::default());
+            let first = until_cancelled(op, key, signal, first_part).await?;
             return Ok(crate::parallel::download(self.core.clone(), key, first, when.version_id, concurrency, idle, closed));
         }
-        let out = until_cancelled(op, key, signal, self.core.get_object(op, key, range, &when)).await?;
-        Ok(Download::new(key.to_owned(), out, idle, closed))
+        // A whole object's answer carries its checksum when asked; a ranged one none.
+        let mode = GetMode { checksum: range.is_none(), ..Default::default() };
+        let out = until_cancelled(op, key, signal, self.core.get_object(op, key, range, &when, mode)).await?;
+        let expected = range.is_none().then(|| verify::of_get(&out)).flatten();
+        let download = Download::new(key.to_owned(), out, Some(idle), closed);
+        Ok(download.resumable(self.core.clone(), range, when.version_id).verified(expected))
     }
 
     /// Idempotent: deleting a missing key succeeds (a missing bucket does

@@ -230,6 +230,26 @@ pub enum Error {
         info: ServiceInfo,
     },
 
+    /// The bytes a download received do not match the object's full-object
+    /// checksum (`x-amz-checksum-*`): they were changed on the way, or the
+    /// service sent other bytes than it stored. The stream ends with this
+    /// error instead of a clean end.
+    #[error(
+        "Cannot {operation} \"{key}\": the bytes received do not match the object's {algorithm} checksum (expected {expected}, computed {actual})"
+    )]
+    ChecksumMismatch {
+        /// The public operation that failed.
+        operation: Operation,
+        /// The key concerned.
+        key: String,
+        /// `CRC32`, `CRC32C`, `CRC64NVME` or `SHA256`.
+        algorithm: String,
+        /// The service's value, base64.
+        expected: String,
+        /// The value of the bytes received, base64.
+        actual: String,
+    },
+
     /// The caller (or the engine on its behalf) stopped the operation.
     #[error("Cannot {operation} \"{key}\": the operation was aborted")]
     Aborted {
@@ -273,6 +293,9 @@ pub fn status_for_reason(reason: &str) -> u16 {
         "precondition_failed" => 412,
         "conflict" => 409,
         "not_modified" => 304,
+        // The service (or something between) answered with bytes that are
+        // not the object's: a bad answer from upstream.
+        "checksum_mismatch" => 502,
         "unavailable" => 503,
         _ => 500,
     }
@@ -291,6 +314,7 @@ impl Error {
             Error::PreconditionFailed { .. } => "precondition_failed",
             Error::Conflict { .. } => "conflict",
             Error::NotModified { .. } => "not_modified",
+            Error::ChecksumMismatch { .. } => "checksum_mismatch",
             Error::Aborted { .. } | Error::SourceFailed { .. } => "aborted",
             Error::Unknown { .. } => "unknown",
         }
@@ -318,6 +342,7 @@ impl Error {
             | Error::PreconditionFailed { operation, key, .. }
             | Error::Conflict { operation, key, .. }
             | Error::NotModified { operation, key, .. }
+            | Error::ChecksumMismatch { operation, key, .. }
             | Error::Aborted { operation, key, .. }
             | Error::SourceFailed { operation, key, .. }
             | Error::Unknown { operation, key, .. } => (*operation, key),
@@ -401,6 +426,11 @@ impl Error {
             Error::InvalidArgument { field, .. } => {
                 map.insert("field".into(), field.clone().into());
             }
+            Error::ChecksumMismatch { algorithm, expected, actual, .. } => {
+                map.insert("algorithm".into(), algorithm.clone().into());
+                map.insert("expected".into(), expected.clone().into());
+                map.insert("actual".into(), actual.clone().into());
+            }
             _ => {}
         }
         if let Some(info) = self.service_info() {
@@ -448,5 +478,27 @@ mod tests {
         let auth = Error::Auth { operation: Operation::Exists, key: "k".into(), info: ServiceInfo::default() };
         assert_eq!(auth.http_status(), 500);
         assert_eq!(auth.reason(), "auth");
+    }
+
+    #[test]
+    fn checksum_mismatch_names_algorithm_and_values() {
+        let e = Error::ChecksumMismatch {
+            operation: Operation::Download,
+            key: "v/lesson.mp4".into(),
+            algorithm: "CRC32C".into(),
+            expected: "yZRlqg==".into(),
+            actual: "AAAAAA==".into(),
+        };
+        assert_eq!(e.reason(), "checksum_mismatch");
+        assert_eq!(e.http_status(), 502);
+        assert_eq!(
+            e.to_string(),
+            "Cannot download \"v/lesson.mp4\": the bytes received do not match the object's CRC32C checksum (expected yZRlqg==, computed AAAAAA==)"
+        );
+        let j = e.to_json();
+        assert_eq!(j["statusCode"], 502);
+        assert_eq!(j["details"]["algorithm"], "CRC32C");
+        assert_eq!(j["details"]["expected"], "yZRlqg==");
+        assert_eq!(j["details"]["actual"], "AAAAAA==");
     }
 }

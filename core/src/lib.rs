@@ -15,6 +15,7 @@
 
 mod backend;
 mod body;
+mod checksum;
 mod classify;
 mod client;
 pub mod config;
@@ -31,11 +32,13 @@ mod presign;
 mod progress;
 pub mod proxy;
 mod request;
+mod resume;
 mod retry;
 mod time;
 mod types;
 mod upload;
 mod validate;
+mod verify;
 
 pub use backend::S3Backend;
 pub use config::{BackendConfig, CaCertificates, ConfigError, ConfigIssue, MultipartConfig, ProxySettings, RetryConfig, TimeoutConfig};

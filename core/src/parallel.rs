@@ -3,6 +3,13 @@
 //! order, so one slow connection does not cap the transfer. Memory stays
 //! under (concurrency + 2) × PART_BYTES: parts in flight or done, one queued,
 //! one being read.
+//!
+//! Every part is pinned with `If-Match` to the first answer's ETag. A part
+//! whose body breaks (reset, cut, stall) keeps what it received and asks for
+//! the rest, pinned the same way (resume.rs): at most `retry.maxAttempts`
+//! GETs per part. Ranged answers carry no checksum, so the whole object's is
+//! asked for with one HEAD (pinned too) while the parts come, and checked
+//! over the bytes as they are handed on in order (download.rs).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -13,16 +20,19 @@ use std::time::Duration;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_types::body::SdkBody;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::download::{broken_connection, Download};
-use crate::error::{Error, Operation};
-use crate::request::S3Core;
+use crate::checksum::Checksum;
+use crate::download::Download;
+use crate::error::{Error, Operation, Result};
+use crate::request::{GetMode, S3Core};
+use crate::resume::{broken_connection, Resumer};
 use crate::types::{ByteRange, GetConditions};
+use crate::verify;
 
 /// Bytes per ranged GET.
 pub(crate) const PART_BYTES: u64 = 8 * 1024 * 1024;
@@ -49,33 +59,69 @@ pub(crate) fn download(
     idle: Duration,
     closed: CancellationToken,
 ) -> Download {
+    // Every later request from the version the first answer came from.
+    let when = GetConditions { if_match: first.e_tag.clone(), version_id: version_id.clone(), pinned: true, ..Default::default() };
+    let expected = expected_checksum(&core, key, &first, &when, &closed);
     let total = total_size(first.content_range.as_deref());
     let Some(total) = total.filter(|&t| t > PART_BYTES) else {
         if let Some(t) = total {
             first.content_length = Some(t as i64);
         }
-        return Download::new(key.to_owned(), first, idle, closed);
+        // The one part is the whole object: resumed like any download.
+        return Download::new(key.to_owned(), first, Some(idle), closed).resumable(core, None, version_id).verified_later(expected);
     };
     let (tx, rx) = mpsc::channel::<Result<Bytes, Error>>(1);
     let first_body = std::mem::replace(&mut first.body, ByteStream::new(SdkBody::empty()));
-    // Every later part from the version the first answer came from.
-    let when = GetConditions { if_match: first.e_tag.clone(), version_id, pinned: true, ..Default::default() };
     first.content_length = Some(total as i64);
     let task_key = key.to_owned();
     let stop = closed.clone();
     tokio::spawn(async move {
         tokio::select! {
-            _ = feed(core, task_key, first_body, when, total, concurrency, tx) => {}
+            _ = feed(core, task_key, first_body, when, total, concurrency, idle, tx) => {}
             _ = stop.cancelled() => {}
         }
     });
     first.body = ByteStream::new(SdkBody::from_body_1_x(PartsBody { rx, remaining: total, current: Bytes::new() }));
-    Download::new(key.to_owned(), first, idle, closed)
+    // Each part watches its own body for stalls.
+    Download::new(key.to_owned(), first, None, closed).verified_later(expected)
+}
+
+/// The whole object's checksum: from a HEAD pinned like the parts (ranged
+/// answers carry none), unless the first answer had it. The HEAD runs while
+/// the parts come; a 412 there means the object changed (the download
+/// fails), any other failure leaves the download unverified.
+fn expected_checksum(
+    core: &Arc<S3Core>,
+    key: &str,
+    first: &GetObjectOutput,
+    when: &GetConditions,
+    closed: &CancellationToken,
+) -> oneshot::Receiver<Result<Option<Checksum>>> {
+    let (tx, rx) = oneshot::channel();
+    if let Some(known) = verify::of_get(first) {
+        let _ = tx.send(Ok(Some(known)));
+        return rx;
+    }
+    let (core, key, when, stop) = (core.clone(), key.to_owned(), when.clone(), closed.clone());
+    tokio::spawn(async move {
+        let head = tokio::select! {
+            r = core.head_pinned(Operation::Download, &key, &when) => r,
+            _ = stop.cancelled() => return,
+        };
+        let expected = match head {
+            Ok(out) => Ok(verify::of_head(&out)),
+            Err(e @ Error::PreconditionFailed { .. }) => Err(e),
+            Err(_) => Ok(None),
+        };
+        let _ = tx.send(expected);
+    });
+    rx
 }
 
 /// Sends the parts in order; up to `concurrency` are fetched at once, the
 /// first one (already answered) included. Each part is a task, aborted if
 /// the download ends first.
+#[allow(clippy::too_many_arguments)]
 async fn feed(
     core: Arc<S3Core>,
     key: String,
@@ -83,17 +129,19 @@ async fn feed(
     when: GetConditions,
     total: u64,
     concurrency: u32,
+    idle: Duration,
     tx: mpsc::Sender<Result<Bytes, Error>>,
 ) {
-    let first_key = key.clone();
+    let part =
+        |body: Option<ByteStream>, range: ByteRange| tokio::spawn(fetch_part(core.clone(), key.clone(), when.clone(), range, body, idle));
     let mut pending = InFlight(VecDeque::new());
-    pending.0.push_back(tokio::spawn(async move { collect(&first_key, first, PART_BYTES).await }));
+    pending.0.push_back(part(Some(first), FIRST_PART));
     let mut next = 1u64;
     loop {
         while pending.0.len() < concurrency as usize && next * PART_BYTES < total {
             let start = next * PART_BYTES;
             let end = (start + PART_BYTES).min(total) - 1;
-            pending.0.push_back(tokio::spawn(fetch(core.clone(), key.clone(), when.clone(), ByteRange { start, end: Some(end) })));
+            pending.0.push_back(part(None, ByteRange { start, end: Some(end) }));
             next += 1;
         }
         let Some(task) = pending.0.front_mut() else {
@@ -119,21 +167,63 @@ impl Drop for InFlight {
     }
 }
 
-/// A part's body, whole, checked against its expected length.
-async fn collect(key: &str, body: ByteStream, expected: u64) -> Result<Bytes, Error> {
+/// One part, whole: `body` is its answer when one came already (the first
+/// part's). `If-Match` keeps every part from the same version of the
+/// object; a body that breaks is resumed from its next byte.
+async fn fetch_part(
+    core: Arc<S3Core>,
+    key: String,
+    when: GetConditions,
+    range: ByteRange,
+    body: Option<ByteStream>,
+    idle: Duration,
+) -> Result<Bytes, Error> {
     let op = Operation::Download;
-    let data = body.collect().await.map_err(|e| broken_connection(key, &e))?;
-    let bytes = data.into_bytes();
-    if bytes.len() as u64 != expected {
-        return Err(Error::unavailable(op, key, format!("a part of {expected} bytes came with {}", bytes.len())));
+    let expected = range.end.unwrap_or(range.start) - range.start + 1;
+    let mut body = match body {
+        Some(body) => body,
+        None => core.get_object(op, &key, Some(range), &when, GetMode::default()).await?.body,
+    };
+    let mut resumer = Resumer::new(core, &key, when.if_match.as_deref(), when.version_id.clone());
+    let mut data = BytesMut::with_capacity(expected as usize);
+    loop {
+        let broke = match read_part(&key, &mut body, &mut data, expected, idle).await {
+            Ok(()) => return Ok(data.freeze()),
+            Err(broke) => broke,
+        };
+        // Only a broken body is resumed (read_part's other errors are final).
+        let Some(resumer) = resumer.as_mut().filter(|_| matches!(broke, Error::Unavailable { .. })) else {
+            return Err(broke);
+        };
+        let rest = ByteRange { start: range.start + data.len() as u64, end: range.end };
+        body = resumer.resume(broke, rest, Some(expected - data.len() as u64)).await?;
     }
-    Ok(bytes)
 }
 
-/// One part, whole. `If-Match` keeps every part from the same version of the object.
-async fn fetch(core: Arc<S3Core>, key: String, when: GetConditions, range: ByteRange) -> Result<Bytes, Error> {
-    let out = core.get_object(Operation::Download, &key, Some(range), &when).await?;
-    collect(&key, out.body, range.end.unwrap_or(range.start) - range.start + 1).await
+/// Reads `body` into `data` until the part has its `expected` bytes. A
+/// broken body, a stall of `idle`, or an early end are `unavailable` errors
+/// (`data` keeps what came); more bytes than expected cannot be mended.
+async fn read_part(key: &str, body: &mut ByteStream, data: &mut BytesMut, expected: u64, idle: Duration) -> Result<()> {
+    let op = Operation::Download;
+    loop {
+        let next = tokio::time::timeout(idle, body.try_next()).await;
+        let chunk = match next {
+            Err(_) => return Err(Error::unavailable(op, key, format!("the service sent no data for {} ms", idle.as_millis()))),
+            Ok(Err(e)) => return Err(broken_connection(key, &e)),
+            Ok(Ok(None)) if data.len() as u64 == expected => return Ok(()),
+            Ok(Ok(None)) => {
+                let detail =
+                    format!("the connection broke while reading the object: a part ended {} bytes early", expected - data.len() as u64);
+                return Err(Error::unavailable(op, key, detail));
+            }
+            Ok(Ok(Some(chunk))) => chunk,
+        };
+        if data.len() as u64 + chunk.len() as u64 > expected {
+            let got = data.len() as u64 + chunk.len() as u64;
+            return Err(Error::unknown(op, key, format!("a part of {expected} bytes came with at least {got}")));
+        }
+        data.extend_from_slice(&chunk);
+    }
 }
 
 /// The parts, in order, as an HTTP body for [`Download`].

@@ -17,6 +17,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_credential_types::Credentials;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::operation::RequestId;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
@@ -104,6 +105,17 @@ pub(crate) enum Payload {
     Memory(Vec<Bytes>),
     /// A body streaming from the caller, watched by its `Progress`: sent once.
     Stream(ByteStream, Progress),
+}
+
+/// How a GetObject is sent, beyond its range and conditions.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct GetMode {
+    /// Ask for the object's checksum (`x-amz-checksum-mode: ENABLED`); the
+    /// download verifies it itself (verify.rs), across resumed answers.
+    pub checksum: bool,
+    /// One HTTP attempt, without the SDK's retries: a resumed download
+    /// counts its GETs itself.
+    pub once: bool,
 }
 
 /// Runs `op` unless `cancel` fires first; dropping the request closes its connection.
@@ -352,10 +364,24 @@ impl S3Core {
         key: &str,
         range: Option<ByteRange>,
         when: &GetConditions,
+        mode: GetMode,
     ) -> Result<GetObjectOutput> {
         let request = self.client.get_object().bucket(self.bucket()).key(key).set_range(range.map(|r| r.header()));
         let request = request.set_if_match(when.if_match.clone()).set_if_none_match(when.if_none_match.clone());
-        let sent = self.observe(op, key, request.set_version_id(when.version_id.clone()).send()).await;
+        let mut request = request.set_version_id(when.version_id.clone()).customize();
+        if mode.checksum {
+            // The header alone: `checksum_mode(Enabled)` would also turn on the
+            // SDK's validation, which fails a body only at its end, as an I/O
+            // error that reads like a broken connection (and would be resumed).
+            request = request.mutate_request(|r| {
+                r.headers_mut().insert("x-amz-checksum-mode", "ENABLED");
+            });
+        }
+        if mode.once {
+            let single = aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(1);
+            request = request.config_override(aws_sdk_s3::config::Builder::default().retry_config(single));
+        }
+        let sent = self.observe(op, key, request.send()).await;
         let err = match sent {
             Ok(out) => {
                 self.mark_seen();
@@ -376,6 +402,27 @@ impl S3Core {
                 Err(self.condition_failed(op, key, when, status, err.code().map(str::to_owned), err.request_id().map(str::to_owned)))
             }
             _ => Err(self.confirm_not_found(self.error(op, key, err)).await),
+        }
+    }
+
+    /// HeadObject of the version a download reads (`when` pinned to its
+    /// first answer), with the object's checksum: the ranged answers of a
+    /// parallel download carry none. A 412 means the object changed.
+    pub(crate) async fn head_pinned(&self, op: Operation, key: &str, when: &GetConditions) -> Result<HeadObjectOutput> {
+        let request = self.client.head_object().bucket(self.bucket()).key(key).set_version_id(when.version_id.clone());
+        let request = request.set_if_match(when.if_match.clone()).checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled);
+        let err = match self.observe(op, key, request.send()).await {
+            Ok(out) => {
+                return match conditions_hold(when, out.e_tag.as_deref()) {
+                    Ok(()) => Ok(out),
+                    Err(status) => Err(self.condition_failed(op, key, when, status, None, None)),
+                };
+            }
+            Err(e) => e,
+        };
+        match err.raw_response().map(|r| r.status().as_u16()) {
+            Some(412) => Err(self.condition_failed(op, key, when, 412, None, err.request_id().map(str::to_owned))),
+            _ => Err(self.error(op, key, err)),
         }
     }
 

@@ -152,6 +152,27 @@ export interface TransferOptions extends CallOptions {
   onProgress?: (progress: TransferProgress) => void
 }
 
+/**
+ * `download()` options.
+ *
+ * Resumed downloads: a body whose connection breaks mid-way (reset, clean close before the
+ * end, no data for `timeouts.requestMs`) is asked for again from the next byte, with `Range`
+ * and `If-Match` on the first answer's ETag (and `versionId` when given); the stream goes on
+ * with every byte once. A download makes at most `retry.maxAttempts` GETs in all (a parallel
+ * download: per 8 MiB part); each resumed GET is one HTTP attempt, after the retry backoff.
+ * Then the stream ends with reason `unavailable`. If the object changed (or was deleted) in
+ * between, it ends with `precondition_failed`, "the object changed during the download".
+ * An answer without an ETag is not resumed.
+ *
+ * Checksums: a whole-object download asks for the object's checksum and, when the answer
+ * carries a full-object CRC32, CRC32C, CRC64NVME or SHA256 value, verifies it over the
+ * bytes as they stream, across resumed answers: a mismatch ends the stream with reason
+ * `checksum_mismatch` (502), never with a clean end (a small object: `download()` rejects).
+ * A parallel download gets the value from one HEAD pinned to the first answer's ETag and
+ * verifies the object as it is handed on in order. Not verified: `range` downloads (ranged
+ * answers carry no checksum), composite values (`…-N`, a checksum of the parts' checksums
+ * of a multipart upload), and objects stored without a checksum.
+ */
 export interface DownloadOptions extends TransferOptions {
   /** Only bytes `start` to `end` (inclusive; to the end of the object without `end`). */
   range?: { start: number; end?: number }
@@ -360,6 +381,12 @@ export type StorageErrorReason =
   | 'conflict'
   /** 304: a download's `ifNoneMatch` matched the object's ETag. */
   | 'not_modified'
+  /**
+   * 502: a download's bytes do not match the object's full-object checksum (changed on the
+   * way, or not the bytes the service stored); `details.algorithm`, `details.expected` and
+   * `details.actual` (base64) say which. The stream ends with it instead of a clean end.
+   */
+  | 'checksum_mismatch'
   | 'aborted'
   | 'unknown'
 
@@ -386,6 +413,10 @@ export interface StorageErrorDetails {
   /** S3 error code, e.g. "SignatureDoesNotMatch". */
   code?: string
   requestId?: string
+  /** checksum_mismatch: the algorithm, the object's value and the value of the bytes received (base64). */
+  algorithm?: string
+  expected?: string
+  actual?: string
   [extra: string]: unknown
 }
 

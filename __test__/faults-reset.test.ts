@@ -204,20 +204,33 @@ describe('connection reset after N bytes', () => {
     it.each([
       ['after 1 MiB of the body', MiB],
       ['right after the headers', 0],
-    ])('reset %s: the stream emits StorageError(unavailable)', async (_name, after) => {
+    ])('reset %s, once: the body is resumed from the next byte and the download is whole', async (_name, after) => {
       proxy.reset();
       proxy.resetResponse(after, 1, { method: 'GET' });
+      const got = await readAll(await b.download(key));
+      expect(proxy.faults().resetResponse).toBe(1);
+      expect(got.equals(data)).toBe(true);
+      // The second GET asks for the rest (resume.test.ts checks its Range and If-Match).
+      expect(proxy.ops(key)).toEqual(['get', 'get']);
+    });
+
+    it.each([
+      ['after 1 MiB of the body', MiB],
+      ['right after the headers', 0],
+    ])('reset %s on every GET: the stream emits StorageError(unavailable) after retry.maxAttempts GETs', async (_name, after) => {
+      proxy.reset();
+      proxy.resetResponse(after, Infinity, { method: 'GET' });
       const stream = await b.download(key);
       const { received, caught } = await drain(stream);
-      expect(proxy.faults().resetResponse).toBe(1);
-      expect(received).toBeLessThanOrEqual(after);
+      expect(proxy.faults().resetResponse).toBe(RETRY.maxAttempts);
+      expect(received).toBeLessThanOrEqual(after * RETRY.maxAttempts);
       expectTyped(caught, 'unavailable', 'download', key);
       expect(stream.destroyed).toBe(true);
     });
 
-    it('the connection closed cleanly (FIN) after 1 MiB of a 4 MiB body: an error, never a silently short object', async () => {
+    it('the connection closed cleanly (FIN) after 1 MiB of a 4 MiB body on every GET: an error, never a silently short object', async () => {
       proxy.reset();
-      proxy.cutResponse(MiB, 1, { method: 'GET' });
+      proxy.cutResponse(MiB, Infinity, { method: 'GET' });
       const stream = await b.download(key);
       expect(stream.contentLength).toBe(data.length);
       let received = 0;
@@ -226,8 +239,8 @@ describe('connection reset after N bytes', () => {
           for await (const chunk of stream) received += (chunk as Buffer).length;
         })(),
       );
-      expect(proxy.faults().cutResponse).toBe(1);
-      expect(received).toBe(MiB);
+      expect(proxy.faults().cutResponse).toBe(RETRY.maxAttempts);
+      expect(received).toBe(RETRY.maxAttempts * MiB);
       expectTyped(err, 'unavailable', 'download', key);
     });
 

@@ -9,6 +9,7 @@ export type ProxyAction =
   | { kind: 'cutResponse'; afterBodyBytes: number }
   | { kind: 'stallRequest'; afterBodyBytes?: number }
   | { kind: 'stallResponse'; afterBodyBytes: number }
+  | { kind: 'corruptResponse'; byteIndex: number }
   | { kind: 'delay'; ms: number };
 
 export interface RequestMatch {
@@ -65,6 +66,8 @@ export interface TestProxy {
   stallRequest(afterBodyBytes?: number, times?: number, match?: RequestMatch): void;
   /** Relay `afterBodyBytes` of the response body, then hold the rest until release(). */
   stallResponse(afterBodyBytes: number, times?: number, match?: RequestMatch): void;
+  /** Relay the response with its body byte at `byteIndex` (from 0, after the head) changed; counted when it passed. */
+  corruptResponse(byteIndex: number, times?: number, match?: RequestMatch): void;
   delay(ms: number, times?: number, match?: RequestMatch): void;
   /** Close the next `times` connections as soon as they are accepted. */
   refuseConnections(times?: number): void;

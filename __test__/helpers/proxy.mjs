@@ -25,6 +25,9 @@
 //                    then stop reading from the client (TCP backpressure on the upload).
 //   - stallResponse: forward the request; relay `afterBodyBytes` response body bytes, then
 //                    hold the rest (the connection stays open) until release().
+//   - corruptResponse: forward the request; relay the response with the body byte at
+//                    `byteIndex` (from 0, counted after the head; chunk framing counts too)
+//                    changed (XOR 0xff), everything else unchanged.
 //   - delay:         hold the request `ms` before forwarding it.
 // and per connection: `refuseConnections(n)` closes the next n connections at once;
 // `throttleUpload(bytesPerSecond)` slows what clients send (all connections together).
@@ -90,7 +93,7 @@ const answersItself = (a) => a?.kind === 'slowDown' || a?.kind === 'respond' || 
 /** Actions that never forward the request head. */
 const keepsHead = (a) => answersItself(a) || (a?.kind === 'stallRequest' && a.afterBodyBytes === undefined);
 /** Actions on the response body. */
-const onResponse = (a) => a?.kind === 'resetResponse' || a?.kind === 'cutResponse' || a?.kind === 'stallResponse';
+const onResponse = (a) => a?.kind === 'resetResponse' || a?.kind === 'cutResponse' || a?.kind === 'stallResponse' || a?.kind === 'corruptResponse';
 
 function matches(m, head) {
   if (!m) return true;
@@ -255,6 +258,17 @@ export async function startProxy(target) {
         rest = rest.subarray(fromRest);
         // An interim 100 Continue: the real head follows.
         respHeader = /^HTTP\/1\.[01] 1\d\d/.test(all.subarray(0, 12).toString('latin1')) ? Buffer.alloc(0) : undefined;
+      }
+      if (act.kind === 'corruptResponse') {
+        const i = act.byteIndex - respBody;
+        if (i >= 0 && i < rest.length) {
+          rest = Buffer.from(rest); // a copy: the chunk may be shared
+          rest[i] ^= 0xff;
+          count('corruptResponse');
+        }
+        respBody += rest.length;
+        toClient(rest);
+        return;
       }
       const room = act.afterBodyBytes - respBody;
       if (rest.length < room) {
@@ -584,6 +598,7 @@ export async function startProxy(target) {
     garbage: (bytes, times, match) => void add({ kind: 'garbage', bytes }, times, match),
     stallRequest: (afterBodyBytes, times, match) => void add({ kind: 'stallRequest', afterBodyBytes }, times, match),
     stallResponse: (afterBodyBytes, times, match) => void add({ kind: 'stallResponse', afterBodyBytes }, times, match),
+    corruptResponse: (byteIndex, times, match) => void add({ kind: 'corruptResponse', byteIndex }, times, match),
     delay: (ms, times, match) => void add({ kind: 'delay', ms }, times, match),
     refuseConnections: (times = Number.POSITIVE_INFINITY) => {
       refuseLeft = times;

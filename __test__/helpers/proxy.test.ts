@@ -192,6 +192,23 @@ describe('proxy: faults, stalls and throttling', () => {
     expect(res.body.equals(body)).toBe(true);
   });
 
+  it('changes the one body byte asked for, relays the rest unchanged, then is spent', async () => {
+    proxy.reset();
+    const key = uniqueKey('proxy-corrupt');
+    const body = Buffer.alloc(512 * 1024, 0x63);
+    expect((await signedRequest({ method: 'PUT', url: objectUrl(key), body, creds })).status).toBe(200);
+    proxy.corruptResponse(300_000, 1, { method: 'GET' });
+    const changed = await signedRequest({ method: 'GET', url: objectUrl(key), creds });
+    expect(changed.status).toBe(200);
+    expect(changed.body).toHaveLength(body.length);
+    const differing = [...changed.body.keys()].filter((i) => changed.body[i] !== body[i]);
+    expect(differing).toEqual([300_000]);
+    expect(changed.body[300_000]).toBe(0x63 ^ 0xff);
+    expect(proxy.faults()).toEqual({ corruptResponse: 1 });
+    const next = await signedRequest({ method: 'GET', url: objectUrl(key), creds });
+    expect(next.body.equals(body)).toBe(true);
+  });
+
   it('stops reading a request after N body bytes (the upload never completes)', async () => {
     proxy.reset();
     const key = uniqueKey('proxy-stall-request');

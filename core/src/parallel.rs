@@ -61,8 +61,8 @@ pub(crate) fn download(
 ) -> Download {
     // Every later request from the version the first answer came from.
     let when = GetConditions { if_match: first.e_tag.clone(), version_id: version_id.clone(), pinned: true, ..Default::default() };
-    let expected = expected_checksum(&core, key, &first, &when, &closed);
     let total = total_size(first.content_range.as_deref());
+    let expected = expected_checksum(&core, key, &first, total.is_some_and(|t| t <= PART_BYTES), &when, &closed);
     let Some(total) = total.filter(|&t| t > PART_BYTES) else {
         if let Some(t) = total {
             first.content_length = Some(t as i64);
@@ -87,18 +87,21 @@ pub(crate) fn download(
 }
 
 /// The whole object's checksum: from a HEAD pinned like the parts (ranged
-/// answers carry none), unless the first answer had it. The HEAD runs while
-/// the parts come; a 412 there means the object changed (the download
-/// fails), any other failure leaves the download unverified.
+/// answers carry none, and a value on one that is not the whole object is
+/// not trusted to be the object's), unless the first answer is the `whole`
+/// object and had it. The HEAD runs while the parts come; a 412 there means
+/// the object changed (the download fails), any other failure leaves the
+/// download unverified.
 fn expected_checksum(
     core: &Arc<S3Core>,
     key: &str,
     first: &GetObjectOutput,
+    whole: bool,
     when: &GetConditions,
     closed: &CancellationToken,
 ) -> oneshot::Receiver<Result<Option<Checksum>>> {
     let (tx, rx) = oneshot::channel();
-    if let Some(known) = verify::of_get(first) {
+    if let Some(known) = verify::of_get(first).filter(|_| whole) {
         let _ = tx.send(Ok(Some(known)));
         return rx;
     }

@@ -47,7 +47,7 @@ export declare class NativeBackend {
   signUrlNow(key: string, options: SignOptions): SignedUrlResult | null
   signUrl(key: string, options: SignOptions): Promise<SignedUrlResult>
   presignPost(options: PostFormOptions): Promise<PresignedPostResult>
-  copy(fromKey: string, toKey: string, contentType?: string | undefined | null, metadata?: Record<string, string> | undefined | null, abort?: AbortHandle | undefined | null): Promise<UploadDone>
+  copy(fromKey: string, toKey: string, contentType?: string | undefined | null, metadata?: Record<string, string> | undefined | null, abort?: AbortHandle | undefined | null, serverSideEncryption?: EncryptionParams | undefined | null): Promise<UploadDone>
   list(prefix?: string | undefined | null, cursor?: string | undefined | null, limit?: number | undefined | null, abort?: AbortHandle | undefined | null): Promise<ListPageResult>
   deleteMany(keys: Array<string>, abort?: AbortHandle | undefined | null): Promise<DeleteManyResult>
 }
@@ -83,6 +83,12 @@ export declare class TransferCounter {
   get value(): number
 }
 
+/** A checksum: `algorithm` as S3 names it, `value` base64. */
+export interface ChecksumValue {
+  algorithm: string
+  value: string
+}
+
 export interface ConfigIssueInput {
   field: string
   message: string
@@ -104,6 +110,14 @@ export declare function describeConfigError(issues: Array<ConfigIssueInput>): st
  * aborted signal, a failed source), worded by the core like every other.
  */
 export declare function describeError(reason: string, operation: string, key: string, field: string | undefined | null, message: string): string
+
+/** `serverSideEncryption` of an upload or a copy, as given (the core checks it). */
+export interface EncryptionParams {
+  type: string
+  keyId?: string
+  bucketKey?: boolean
+  key?: Buffer
+}
 
 export interface FailedDelete {
   key: string
@@ -148,6 +162,13 @@ export interface NativeRequestEvent {
   bucket: string
 }
 
+/** `head().serverSideEncryption`. */
+export interface ObjectEncryption {
+  type: string
+  keyId?: string
+  bucketKey?: boolean
+}
+
 export interface ObjectEntry {
   key: string
   size: number
@@ -168,6 +189,8 @@ export interface ObjectHead {
   expires?: string
   storageClass?: string
   versionId?: string
+  checksum?: ChecksumValue
+  serverSideEncryption?: ObjectEncryption
 }
 
 export interface PostFormOptions {
@@ -187,6 +210,8 @@ export interface PresignedPostResult {
 export interface SignedUrlResult {
   url: string
   expiresAt: string
+  /** Headers the request must send (server-side encryption); empty when none. */
+  headers: Array<FormField>
 }
 
 export interface SignOptions {
@@ -196,6 +221,7 @@ export interface SignOptions {
   contentLength?: number
   responseContentType?: string
   downloadFilename?: string
+  includeCustomerKey?: boolean
 }
 
 /** The HTTP status for an error's `details.reason` (the package's `StorageError`). */
@@ -217,9 +243,12 @@ export interface StoreParams {
   expires?: string
   storageClass?: string
   tags?: Record<string, string>
+  checksum?: string
+  serverSideEncryption?: EncryptionParams
 }
 
 export interface UploadDone {
   etag?: string
   versionId?: string
+  checksum?: ChecksumValue
 }

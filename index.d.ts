@@ -78,12 +78,53 @@ export interface UploadInput extends Omit<UploadParams, 'body'> {
   storageClass?: string
   /** Up to 10 tags (keys 1–128 characters, values up to 256), sent as `x-amz-tagging`. */
   tags?: Record<string, string>
+  /**
+   * An end-to-end checksum, computed as the body streams (nothing buffered beyond a
+   * part) and sent for the service to verify (a mismatch rejects, nothing stored).
+   * Multipart uploads send each part's, and for the CRCs the whole object's
+   * (FULL_OBJECT); for SHA256 the service computes a composite value (`…-N`). A
+   * stream with `contentLength` above `partSize` then goes as multipart. Without it,
+   * nothing changes: checksums only where an operation requires one.
+   */
+  checksum?: ChecksumAlgorithm
+  /**
+   * How the service encrypts this object at rest, instead of the backend's
+   * `serverSideEncryption`. With SSE-C the object can later be read, copied and signed
+   * only by a backend whose `serverSideEncryption` holds the same key.
+   */
+  serverSideEncryption?: ServerSideEncryption
+}
+
+/**
+ * Server-side encryption of an object at rest:
+ * - `AES256`: SSE-S3, keys managed by the service.
+ * - `aws:kms`: SSE-KMS with `keyId` (a key id, ARN or alias; absent: the account's
+ *   `aws/s3` key), `bucketKey` for an S3 Bucket Key.
+ * - `SSE-C`: the service encrypts with `key` (exactly 32 bytes, e.g.
+ *   `crypto.randomBytes(32)`) and keeps only its MD5. Every request on such an object
+ *   must send the key (the backend does, with its own key); a lost key is a lost object.
+ *   The key never appears in errors, `describe()`, `JSON.stringify`, `util.inspect` or
+ *   `onRequest` events.
+ */
+export type ServerSideEncryption =
+  | { type: 'AES256' }
+  | { type: 'aws:kms'; keyId?: string; bucketKey?: boolean }
+  | { type: 'SSE-C'; key: Buffer | Uint8Array }
+
+export type ChecksumAlgorithm = 'CRC32' | 'CRC32C' | 'CRC64NVME' | 'SHA256'
+
+/** A checksum as S3 gives it: `value` base64. */
+export interface ChecksumValue {
+  algorithm: ChecksumAlgorithm
+  value: string
 }
 
 /** What `upload()` resolves with: the host's `UploadResult`, and the version when the service gives one. */
 export interface UploadOutput extends UploadResult {
   /** The new object's version id (a versioned bucket; Garage sends one always). */
   versionId?: string
+  /** With `checksum`: the object's checksum (the service's, or the one sent when it returns none). */
+  checksum?: ChecksumValue
 }
 
 /** `delete()` options. */
@@ -202,6 +243,25 @@ export interface SignedUrlRequest extends SignedUrlOptions, CallOptions {
   responseContentType?: string
   /** GET: serve as an attachment under this file name (any Unicode; RFC 6266 / 5987 encoded). */
   downloadFilename?: string
+  /**
+   * When the backend's `serverSideEncryption` is SSE-C: sign the URL anyway and return the
+   * headers its request must send, the key among them (`headers`). Without it such a URL is
+   * refused (`invalid_argument`, field `serverSideEncryption`): a link or a browser cannot
+   * send the key by itself. Ignored otherwise.
+   */
+  includeCustomerKey?: boolean
+}
+
+/** What `getSignedUrl` resolves with. */
+export interface SignedUrlOutput extends SignedUrl {
+  /**
+   * Headers the request must send exactly so (they are signed): the backend's server-side
+   * encryption on a PUT URL (`x-amz-server-side-encryption`, ...), and with SSE-C (and
+   * `includeCustomerKey`) the key's three headers on GET and PUT URLs. Absent when none.
+   * A browser sending them needs the bucket's CORS to allow them. The SSE-C key shows as
+   * `[redacted]` in `JSON.stringify` and `util.inspect`; `fetch(url, { headers })` sends it.
+   */
+  headers?: Record<string, string>
 }
 
 export interface ObjectHead {
@@ -224,6 +284,14 @@ export interface ObjectHead {
   storageClass?: string
   /** The version read (a versioned bucket). */
   versionId?: string
+  /** The checksum stored with the object (HEAD with checksum mode), when it has one. */
+  checksum?: ChecksumValue
+  /**
+   * How the service says the object is encrypted, when it says: `SSE-C` when it names the
+   * customer algorithm, else its `x-amz-server-side-encryption` (`AES256`, `aws:kms`,
+   * `aws:kms:dsse`) with the KMS key and Bucket Key.
+   */
+  serverSideEncryption?: { type: 'AES256' | 'aws:kms' | 'aws:kms:dsse' | 'SSE-C' | (string & {}); keyId?: string; bucketKey?: boolean }
 }
 
 export interface CopyOptions extends CallOptions {
@@ -231,6 +299,11 @@ export interface CopyOptions extends CallOptions {
   contentType?: string
   /** Replaces the source's metadata (the content type is kept unless also given). */
   metadata?: Record<string, string>
+  /**
+   * How the copy is encrypted, instead of the backend's `serverSideEncryption` (the service
+   * does not carry the source's over). An SSE-C source is read with the backend's key.
+   */
+  serverSideEncryption?: ServerSideEncryption
 }
 
 export interface ListOptions extends CallOptions {
@@ -357,6 +430,14 @@ export interface S3BackendOptions {
   /** TLS for https:// endpoints (and https:// proxies). */
   tls?: TlsOptions
   /**
+   * How uploads and copies are encrypted at rest, unless a call says otherwise. With SSE-C
+   * the key also goes with every read (download, parallel parts, head, exists, a copy's
+   * source), every part of a multipart upload, and signed URLs that ask for it
+   * (`includeCustomerKey`); POST forms are refused. Checked when the backend is built
+   * (ConfigurationError naming `serverSideEncryption.key` for a key that is not 32 bytes).
+   */
+  serverSideEncryption?: ServerSideEncryption
+  /**
    * Called once per HTTP attempt, retries included, after it ended (asynchronously, on the JS
    * thread; presigning sends nothing and fires nothing). What it throws is caught: the request is
    * not affected, and the first such error is reported as a process warning (STORAGE_S3_ON_REQUEST).
@@ -435,6 +516,8 @@ export interface BackendDescription {
   proxy?: { url: string; from: string; noProxy?: string }
   /** How many CA certificates `tls.ca` holds; absent: the system's roots. */
   tls?: { caCertificates: number }
+  /** The type (and KMS key); never an SSE-C key. */
+  serverSideEncryption?: { type: 'AES256' | 'aws:kms' | 'SSE-C'; keyId?: string; bucketKey?: boolean }
 }
 
 /** The Readable `download` resolves to, with the response's headers. */
@@ -451,7 +534,7 @@ export declare class S3StorageBackend implements IStorageBackend {
   download(key: string, options?: DownloadOptions): Promise<DownloadStream>
   delete(key: string, options?: DeleteOptions): Promise<void>
   exists(key: string, options?: CallOptions): Promise<boolean>
-  getSignedUrl(key: string, options?: SignedUrlRequest): Promise<SignedUrl>
+  getSignedUrl(key: string, options?: SignedUrlRequest): Promise<SignedUrlOutput>
   /** @throws FileNotFoundError when the object does not exist. */
   head(key: string, options?: CallOptions): Promise<ObjectHead>
   /** Server-side copy of any size. @throws FileNotFoundError (key: fromKey) when the source does not exist. */
@@ -470,7 +553,9 @@ export declare class S3StorageBackend implements IStorageBackend {
  * Builds a backend from the host's variables: STORAGE_S3_ENDPOINT, STORAGE_S3_REGION,
  * STORAGE_S3_BUCKET, STORAGE_S3_ACCESS_KEY_ID, STORAGE_S3_SECRET_ACCESS_KEY,
  * STORAGE_SIGNED_URL_EXPIRATION_SECONDS (and optional STORAGE_S3_SESSION_TOKEN,
- * STORAGE_S3_FORCE_PATH_STYLE). `options` win over the environment. Proxy variables
+ * STORAGE_S3_FORCE_PATH_STYLE; STORAGE_S3_SSE = AES256 | aws:kms | SSE-C with
+ * STORAGE_S3_SSE_KMS_KEY_ID for aws:kms or STORAGE_S3_SSE_CUSTOMER_KEY, the 32-byte key
+ * in base64, for SSE-C). `options` win over the environment. Proxy variables
  * (HTTPS_PROXY, NO_PROXY, ...) are read from `process.env`, whatever `env` is.
  * @throws ConfigurationError naming every bad variable.
  */

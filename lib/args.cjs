@@ -21,6 +21,8 @@ const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
 const TYPES = {
   string: ['a string', (v) => typeof v === 'string'],
   number: ['a number', (v) => typeof v === 'number'],
+  boolean: ['a boolean', (v) => typeof v === 'boolean'],
+  bytes: ['a Buffer or Uint8Array', (v) => v instanceof Uint8Array],
   function: ['a function', (v) => typeof v === 'function'],
   signal: ['an AbortSignal', isAbortSignal],
   strings: ['an object of strings', (v) => isObject(v) && Object.values(v).every((s) => typeof s === 'string')],
@@ -30,6 +32,8 @@ const TYPES = {
 
 /** `name: 'type'` (optional) or `name: 'type!'` (required); an object: a nested object's fields. */
 const SIGNAL = { signal: 'signal' }
+/** `serverSideEncryption` of an upload or a copy (the core checks which members go with which type). */
+const ENCRYPTION = { type: 'string!', keyId: 'string', bucketKey: 'boolean', key: 'bytes' }
 const CALLS = {
   upload: [
     {
@@ -49,6 +53,8 @@ const CALLS = {
         expires: 'date',
         storageClass: 'string',
         tags: 'strings',
+        checksum: 'string',
+        serverSideEncryption: ENCRYPTION,
       },
     },
     { arg: 'options', fields: { ...SIGNAL, onProgress: 'function' } },
@@ -73,14 +79,23 @@ const CALLS = {
   getSignedUrl: [
     {
       arg: 'options',
-      fields: { expiresIn: 'number', method: 'string', contentType: 'string', contentLength: 'number', responseContentType: 'string', downloadFilename: 'string', ...SIGNAL },
+      fields: {
+        expiresIn: 'number',
+        method: 'string',
+        contentType: 'string',
+        contentLength: 'number',
+        responseContentType: 'string',
+        downloadFilename: 'string',
+        includeCustomerKey: 'boolean',
+        ...SIGNAL,
+      },
     },
   ],
   createPresignedPost: [
     { arg: 'params', fields: { key: 'string!', contentType: 'string', maxSize: 'number!', minSize: 'number', expiresIn: 'number' } },
     { arg: 'options', fields: SIGNAL },
   ],
-  copy: [{ arg: 'options', fields: { contentType: 'string', metadata: 'strings', ...SIGNAL } }],
+  copy: [{ arg: 'options', fields: { contentType: 'string', metadata: 'strings', serverSideEncryption: ENCRYPTION, ...SIGNAL } }],
   list: [{ arg: 'options', fields: { prefix: 'string', cursor: 'string', limit: 'number', ...SIGNAL } }],
   listAll: [{ arg: 'options', fields: { prefix: 'string', pageSize: 'number', ...SIGNAL } }],
   deleteMany: [{ arg: 'options', fields: SIGNAL }],

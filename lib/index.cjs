@@ -77,6 +77,45 @@ function pemText(ca) {
   return one(ca)
 }
 
+/**
+ * `serverSideEncryption` as the native side takes it: an SSE-C key as a
+ * Buffer (a Uint8Array is viewed as one, not copied); the core checks the rest.
+ */
+function encryptionParams(sse) {
+  if (sse === undefined || sse === null) return undefined
+  const { type, keyId, bucketKey, key } = sse
+  return { type, keyId: keyId ?? undefined, bucketKey: bucketKey ?? undefined, key: key instanceof Uint8Array ? bufferView(key) : undefined }
+}
+
+const SSE_C_KEY_HEADER = 'x-amz-server-side-encryption-customer-key'
+
+/**
+ * The headers a signed URL's request must send: own properties name to value,
+ * as `fetch(url, { headers })` takes them. With SSE-C they hold the key, there
+ * to be sent; JSON.stringify and util.inspect (methods of the prototype, so
+ * fetch sees only the headers) show it as [redacted], so logging does not leak it.
+ */
+class SignedHeaders {
+  constructor(list) {
+    for (const { name, value } of list) this[name] = value
+  }
+
+  toJSON() {
+    return Object.fromEntries(Object.entries(this).map(([n, v]) => [n, n === SSE_C_KEY_HEADER ? '[redacted]' : v]))
+  }
+
+  [inspect.custom](_depth, options) {
+    return inspect(this.toJSON(), options)
+  }
+}
+
+/** A signed URL result: `headers` only when the request must send some. */
+function signedResult(s) {
+  const out = { url: s.url, expiresAt: s.expiresAt }
+  if (s.headers?.length) out.headers = new SignedHeaders(s.headers)
+  return out
+}
+
 /** The proxy variables of this thread's `process.env` (the core reads them once, at construction). */
 function proxyVars() {
   const vars = {}
@@ -123,6 +162,11 @@ function splitOptions(options, what) {
   if (tls !== null && typeof tls === 'object' && !Array.isArray(tls) && tls.ca !== undefined) {
     rest.tls = readable('tls', () => ({ ...tls, ca: pemText(tls.ca) }))
   }
+  // An SSE-C key reaches the core as a Buffer's JSON; a Uint8Array is viewed as a Buffer.
+  const sse = rest.serverSideEncryption
+  if (sse !== null && typeof sse === 'object' && sse.key instanceof Uint8Array) {
+    rest.serverSideEncryption = readable('serverSideEncryption', () => ({ ...sse, key: bufferView(sse.key) }))
+  }
   return { classes, json: readable(what, () => toPlainJson(rest)), hook: requestHook(onRequest) }
 }
 
@@ -140,6 +184,7 @@ function createNative(classes, make) {
 function uploadResult(key, out) {
   const result = { key, etag: out.etag ?? undefined }
   if (out.versionId) result.versionId = out.versionId
+  if (out.checksum) result.checksum = { algorithm: out.checksum.algorithm, value: out.checksum.value }
   return result
 }
 
@@ -333,6 +378,8 @@ class S3StorageBackend {
       expires: p.expires instanceof Date ? this.#isoDate('upload', key, 'expires', p.expires) : (p.expires ?? undefined),
       storageClass: p.storageClass ?? undefined,
       tags: p.tags ?? undefined,
+      checksum: p.checksum ?? undefined,
+      serverSideEncryption: encryptionParams(p.serverSideEncryption),
     }
     if (body instanceof Uint8Array) {
       if (contentLength !== undefined && contentLength !== body.byteLength) {
@@ -456,8 +503,8 @@ class S3StorageBackend {
     } catch (err) {
       throw this.#fail(err, 'getSignedUrl', key)
     }
-    if (signed) return signed
-    return this.#run('getSignedUrl', key, signal, () => this.#native.signUrl(key, request))
+    if (signed) return signedResult(signed)
+    return signedResult(await this.#run('getSignedUrl', key, signal, () => this.#native.signUrl(key, request)))
   }
 
   /**
@@ -490,18 +537,28 @@ class S3StorageBackend {
       metadata: h.metadata ?? {},
     }
     // Only what the object has: absent headers are not keys of the result.
-    for (const name of ['cacheControl', 'contentDisposition', 'contentEncoding', 'contentLanguage', 'expires', 'storageClass', 'versionId']) {
+    for (const name of ['cacheControl', 'contentDisposition', 'contentEncoding', 'contentLanguage', 'expires', 'storageClass', 'versionId', 'checksum']) {
       if (h[name] !== undefined && h[name] !== null) out[name] = h[name]
+    }
+    const sse = h.serverSideEncryption
+    if (sse) {
+      out.serverSideEncryption = { type: sse.type }
+      if (sse.keyId) out.serverSideEncryption.keyId = sse.keyId
+      if (sse.bucketKey !== undefined && sse.bucketKey !== null) out.serverSideEncryption.bucketKey = sse.bucketKey
     }
     return out
   }
 
-  /** Server-side copy of any size; `contentType`/`metadata` replace the source's. */
+  /**
+   * Server-side copy of any size; `contentType`/`metadata` replace the source's;
+   * `serverSideEncryption` replaces the backend's for the copy.
+   */
   async copy(fromKey, toKey, options) {
     this.#checkKey('copy', fromKey)
     this.#checkKey('copy', toKey)
-    const { contentType, metadata, signal } = this.#args('copy', 'options', options, toKey)
-    const out = await this.#run('copy', toKey, signal, (abort) => this.#native.copy(fromKey, toKey, contentType, metadata ?? undefined, abort))
+    const { contentType, metadata, serverSideEncryption, signal } = this.#args('copy', 'options', options, toKey)
+    const sse = encryptionParams(serverSideEncryption)
+    const out = await this.#run('copy', toKey, signal, (abort) => this.#native.copy(fromKey, toKey, contentType, metadata ?? undefined, abort, sse))
     return { key: toKey, etag: out.etag ?? undefined }
   }
 

@@ -11,9 +11,9 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use s3_storage_core::{
-    BackendConfig, CancellationToken, ConfigError, ConfigIssue, CopyOptions, Download, DownloadCloser, DownloadOptions, ListOptions,
-    ObjectHeaders, ObjectInfo, Operation, PostOptions, PutRequest, RequestEvent, RequestHook, S3Backend, SignUrlOptions, UploadOutcome,
-    UploadSink,
+    BackendConfig, CancellationToken, Checksum, ConfigError, ConfigIssue, CopyOptions, Download, DownloadCloser, DownloadOptions,
+    EncryptionInfo, EncryptionRequest, ListOptions, ObjectHeaders, ObjectInfo, Operation, PostOptions, PutRequest, RequestEvent,
+    RequestHook, S3Backend, SignUrlOptions, SignedUrl, UploadOutcome, UploadSink,
 };
 
 /// Prefix of error messages that carry a JSON description for `lib/errors.cjs`.
@@ -87,11 +87,25 @@ fn counter(c: Option<&TransferCounter>) -> Option<Arc<AtomicU64>> {
 pub struct UploadDone {
     pub etag: Option<String>,
     pub version_id: Option<String>,
+    pub checksum: Option<ChecksumValue>,
 }
 
 impl From<UploadOutcome> for UploadDone {
     fn from(o: UploadOutcome) -> Self {
-        UploadDone { etag: o.etag, version_id: o.version_id }
+        UploadDone { etag: o.etag, version_id: o.version_id, checksum: o.checksum.map(Into::into) }
+    }
+}
+
+/// A checksum: `algorithm` as S3 names it, `value` base64.
+#[napi(object)]
+pub struct ChecksumValue {
+    pub algorithm: String,
+    pub value: String,
+}
+
+impl From<Checksum> for ChecksumValue {
+    fn from(c: Checksum) -> Self {
+        ChecksumValue { algorithm: c.algorithm.as_str().to_owned(), value: c.value }
     }
 }
 
@@ -110,6 +124,24 @@ pub struct StoreParams {
     pub expires: Option<String>,
     pub storage_class: Option<String>,
     pub tags: Option<HashMap<String, String>>,
+    pub checksum: Option<String>,
+    pub server_side_encryption: Option<EncryptionParams>,
+}
+
+/// `serverSideEncryption` of an upload or a copy, as given (the core checks it).
+#[napi(object)]
+pub struct EncryptionParams {
+    #[napi(js_name = "type")]
+    pub kind: String,
+    pub key_id: Option<String>,
+    pub bucket_key: Option<bool>,
+    pub key: Option<Buffer>,
+}
+
+impl From<EncryptionParams> for EncryptionRequest {
+    fn from(e: EncryptionParams) -> Self {
+        EncryptionRequest { kind: e.kind, key_id: e.key_id, bucket_key: e.bucket_key, key: e.key.map(|k| k.to_vec()) }
+    }
 }
 
 impl From<StoreParams> for PutRequest {
@@ -128,6 +160,8 @@ impl From<StoreParams> for PutRequest {
                 storage_class: p.storage_class,
             },
             tags: p.tags,
+            checksum: p.checksum,
+            server_side_encryption: p.server_side_encryption.map(Into::into),
         }
     }
 }
@@ -164,6 +198,7 @@ pub struct SignOptions {
     pub content_length: Option<f64>,
     pub response_content_type: Option<String>,
     pub download_filename: Option<String>,
+    pub include_customer_key: Option<bool>,
 }
 
 impl From<SignOptions> for SignUrlOptions {
@@ -175,6 +210,7 @@ impl From<SignOptions> for SignUrlOptions {
             content_length: o.content_length,
             response_content_type: o.response_content_type,
             download_filename: o.download_filename,
+            include_customer_key: o.include_customer_key,
         }
     }
 }
@@ -238,6 +274,30 @@ pub struct PresignedPostResult {
 pub struct SignedUrlResult {
     pub url: String,
     pub expires_at: String,
+    /// Headers the request must send (server-side encryption); empty when none.
+    pub headers: Vec<FormField>,
+}
+
+impl From<SignedUrl> for SignedUrlResult {
+    fn from(s: SignedUrl) -> Self {
+        let headers = s.headers.into_iter().map(|(name, value)| FormField { name, value }).collect();
+        SignedUrlResult { url: s.url, expires_at: s.expires_at, headers }
+    }
+}
+
+/// `head().serverSideEncryption`.
+#[napi(object)]
+pub struct ObjectEncryption {
+    #[napi(js_name = "type")]
+    pub kind: String,
+    pub key_id: Option<String>,
+    pub bucket_key: Option<bool>,
+}
+
+impl From<EncryptionInfo> for ObjectEncryption {
+    fn from(e: EncryptionInfo) -> Self {
+        ObjectEncryption { kind: e.kind, key_id: e.key_id, bucket_key: e.bucket_key }
+    }
 }
 
 #[napi(object)]
@@ -254,6 +314,8 @@ pub struct ObjectHead {
     pub expires: Option<String>,
     pub storage_class: Option<String>,
     pub version_id: Option<String>,
+    pub checksum: Option<ChecksumValue>,
+    pub server_side_encryption: Option<ObjectEncryption>,
 }
 
 impl From<ObjectInfo> for ObjectHead {
@@ -271,6 +333,8 @@ impl From<ObjectInfo> for ObjectHead {
             expires: i.headers.expires,
             storage_class: i.headers.storage_class,
             version_id: i.version_id,
+            checksum: i.checksum.map(Into::into),
+            server_side_encryption: i.encryption.map(Into::into),
         }
     }
 }
@@ -462,7 +526,7 @@ impl NativeBackend {
     #[napi]
     pub fn sign_url_now(&self, key: String, options: SignOptions) -> Result<Option<SignedUrlResult>> {
         let signed = self.backend.sign_url_now(&key, &options.into()).map_err(storage_error)?;
-        Ok(signed.map(|s| SignedUrlResult { url: s.url, expires_at: s.expires_at }))
+        Ok(signed.map(SignedUrlResult::from))
     }
 
     #[napi(ts_return_type = "Promise<SignedUrlResult>")]
@@ -470,7 +534,7 @@ impl NativeBackend {
         let backend = self.backend.clone();
         env.spawn_future(async move {
             let signed = backend.sign_url(&key, &options.into()).await.map_err(storage_error)?;
-            Ok(SignedUrlResult { url: signed.url, expires_at: signed.expires_at })
+            Ok(SignedUrlResult::from(signed))
         })
     }
 
@@ -489,6 +553,7 @@ impl NativeBackend {
     }
 
     #[napi(ts_return_type = "Promise<UploadDone>")]
+    #[allow(clippy::too_many_arguments)] // one positional argument per JS parameter
     pub fn copy<'env>(
         &self,
         env: &'env Env,
@@ -497,11 +562,13 @@ impl NativeBackend {
         content_type: Option<String>,
         metadata: Option<HashMap<String, String>>,
         abort: Option<&AbortHandle>,
+        server_side_encryption: Option<EncryptionParams>,
     ) -> Result<PromiseRaw<'env, UploadDone>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
+        let options = CopyOptions { content_type, metadata, server_side_encryption: server_side_encryption.map(Into::into) };
         env.spawn_future(async move {
-            let out = backend.copy(&from_key, &to_key, CopyOptions { content_type, metadata }, &cancel).await.map_err(storage_error)?;
+            let out = backend.copy(&from_key, &to_key, options, &cancel).await.map_err(storage_error)?;
             Ok(out.into())
         })
     }

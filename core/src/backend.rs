@@ -135,24 +135,26 @@ impl S3Backend {
     /// async step); `Ok(None)` means they come from the default chain and
     /// [`S3Backend::sign_url`] must be used.
     pub fn sign_url_now(&self, key: &str, options: &SignUrlOptions) -> Result<Option<SignedUrl>> {
-        let request = validate::sign_url(key, options, self.config().signed_url_expiration)?;
+        let config = self.config();
+        let request = validate::sign_url(key, options, config.signed_url_expiration, config.encryption.as_ref())?;
         let start = whole_second_now();
         let Some(url) = self.core.sign_now(key, &request, start) else {
             return Ok(None);
         };
-        Ok(Some(SignedUrl { url: url?, expires_at: iso_millis(start + request.expires_in) }))
+        Ok(Some(SignedUrl { url: url?, expires_at: iso_millis(start + request.expires_in), headers: request.owned_headers() }))
     }
 
     /// Signs a URL; no request is made and the object need not exist.
     pub async fn sign_url(&self, key: &str, options: &SignUrlOptions) -> Result<SignedUrl> {
-        let request = validate::sign_url(key, options, self.config().signed_url_expiration)?;
+        let config = self.config();
+        let request = validate::sign_url(key, options, config.signed_url_expiration, config.encryption.as_ref())?;
         let start = whole_second_now();
         let url = match self.core.sign_now(key, &request, start) {
             Some(url) => url?,
             // Default credential chain: the SDK resolves (and caches) them.
             None => self.core.presign(key, &request, start).await?,
         };
-        Ok(SignedUrl { url, expires_at: iso_millis(start + request.expires_in) })
+        Ok(SignedUrl { url, expires_at: iso_millis(start + request.expires_in), headers: request.owned_headers() })
     }
 
     /// A browser form upload (POST Object) whose size the service enforces.
@@ -160,6 +162,7 @@ impl S3Backend {
         let op = Operation::PresignPost;
         let key = options.key.as_str();
         let (min_size, max_size, seconds) = validate::post(options, self.config().signed_url_expiration)?;
+        let encryption_fields = validate::post_encryption(key, self.config().encryption.as_ref())?;
         let Some(url) = self.core.form_url() else {
             return Err(Error::invalid(
                 op,
@@ -183,19 +186,27 @@ impl S3Backend {
             access_key_id: creds.access_key_id(),
             secret_access_key: creds.secret_access_key(),
             session_token: creds.session_token(),
+            extra_fields: &encryption_fields,
         });
         Ok(PresignedForm { url: form.url, fields: form.fields, expires_at: iso_millis(form.expires_at) })
     }
 
     /// Server-side copy, any size. `content_type`/`metadata` replace what the
     /// source had; the one not given is carried over (the source is read
-    /// with one HEAD, which also gives its size).
+    /// with one HEAD, which also gives its size). The copy is encrypted as
+    /// `server_side_encryption` asks, else as the backend's option says; an
+    /// SSE-C source is read with the backend's key.
     pub async fn copy(&self, from: &str, to: &str, options: CopyOptions, signal: &CancellationToken) -> Result<UploadOutcome> {
         let op = Operation::Copy;
         validate_key(op, from)?;
         let default_type = "application/octet-stream";
         // Same rules as an upload for what is stored with the copy.
-        let stored = |content_type: &str, metadata| PutRequest { content_type: content_type.to_owned(), metadata, ..Default::default() };
+        let stored = |content_type: &str, metadata| PutRequest {
+            content_type: content_type.to_owned(),
+            metadata,
+            server_side_encryption: options.server_side_encryption.clone(),
+            ..Default::default()
+        };
         validate::put_options(op, to, stored(options.content_type.as_deref().unwrap_or(default_type), options.metadata.clone()))?;
         let source = until_cancelled(op, to, signal, self.core.head_object(op, from)).await?;
         let replace = options.content_type.is_some() || options.metadata.is_some();

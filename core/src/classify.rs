@@ -137,6 +137,19 @@ pub(crate) fn classify(operation: Operation, key: &str, bucket: &str, info: Serv
         "SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout" | "Busy" => {
             Error::Unavailable { operation, key, info }
         }
+        // The object's encryption and the request's do not fit: an SSE-C
+        // object read without its key or with another, a plain object read
+        // with one (S3 and Garage say "encrypt" or "decrypt" in the message).
+        "InvalidRequest" | "InvalidArgument" if info.detail.to_ascii_lowercase().contains("crypt") => Error::InvalidArgument {
+            operation,
+            key,
+            field: "serverSideEncryption".into(),
+            message: format!(
+                "the service refused the request's encryption parameters ({}); an object stored with a customer key (SSE-C) is read, \
+                 copied and signed only with that key, and one stored without a customer key only without one",
+                info.detail
+            ),
+        },
         "InvalidArgument" | "KeyTooLongError" | "EntityTooLarge" | "EntityTooSmall" | "MetadataTooLarge"
         | "InvalidRequest" | "IncompleteBody" | "BadDigest" | "InvalidDigest" | "InvalidBucketName" => {
             Error::InvalidArgument { operation, key, field: "request".into(), message: info.detail }
@@ -183,6 +196,12 @@ mod tests {
         ];
         for (status, code, reason) in cases {
             assert_eq!(classify(Operation::Download, "k", "b", info(status, code), false).reason(), reason, "{code}");
+        }
+        // An SSE-C object read without its key (Garage's words; S3's say "Server Side Encryption").
+        let encrypted = ServiceInfo { detail: "InvalidRequest: Bad request: Object is encrypted".into(), ..info(400, "InvalidRequest") };
+        match classify(Operation::Download, "k", "b", encrypted, false) {
+            Error::InvalidArgument { field, .. } => assert_eq!(field, "serverSideEncryption"),
+            other => panic!("{other:?}"),
         }
         let no_code = ServiceInfo { status: Some(404), ..Default::default() };
         assert_eq!(classify(Operation::Download, "k", "b", no_code, false).reason(), "not_found");

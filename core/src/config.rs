@@ -8,6 +8,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::encryption::{CustomerKey, Encryption, EncryptionRequest};
 use crate::proxy::{no_proxy_variable, proxy_variable, NoProxy, ProxyUrl};
 
 /// Region used when the constructor options name none (the environment must).
@@ -206,6 +207,9 @@ pub struct BackendConfig {
     pub proxy: Option<ProxySettings>,
     /// `tls.ca`: the CAs https:// connections trust instead of the system's.
     pub tls_ca: Option<CaCertificates>,
+    /// `serverSideEncryption`: how uploads and copies are encrypted at rest,
+    /// unless a call says otherwise; an SSE-C key also goes with every read.
+    pub encryption: Option<Encryption>,
 }
 
 /// One invalid configuration value.
@@ -442,7 +446,17 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("accessKeyId", "STORAGE_S3_ACCESS_KEY_ID"),
     ("secretAccessKey", "STORAGE_S3_SECRET_ACCESS_KEY"),
     ("sessionToken", "STORAGE_S3_SESSION_TOKEN"),
+    ("serverSideEncryption", SSE_VAR),
+    ("serverSideEncryption.keyId", SSE_KMS_KEY_VAR),
+    ("serverSideEncryption.key", SSE_CUSTOMER_KEY_VAR),
 ];
+
+/// `STORAGE_S3_SSE`: `AES256`, `aws:kms` or `SSE-C`.
+const SSE_VAR: &str = "STORAGE_S3_SSE";
+/// `STORAGE_S3_SSE_KMS_KEY_ID`: the KMS key (with `aws:kms`).
+const SSE_KMS_KEY_VAR: &str = "STORAGE_S3_SSE_KMS_KEY_ID";
+/// `STORAGE_S3_SSE_CUSTOMER_KEY`: the SSE-C key, base64 (with `SSE-C`).
+const SSE_CUSTOMER_KEY_VAR: &str = "STORAGE_S3_SSE_CUSTOMER_KEY";
 
 /// The variable of an option in [`ENV_VARS`].
 fn var(option: &str) -> &'static str {
@@ -450,7 +464,7 @@ fn var(option: &str) -> &'static str {
 }
 
 /// Top-level options that are not in [`INT_OPTIONS`].
-const PLAIN_OPTIONS: &[&str] = &["bucket", "region", "endpoint", "forcePathStyle", "credentials", "proxy", "tls"];
+const PLAIN_OPTIONS: &[&str] = &["bucket", "region", "endpoint", "forcePathStyle", "credentials", "proxy", "tls", "serverSideEncryption"];
 
 /// Members of the `tls` option.
 const TLS_OPTIONS: &[&str] = &["ca"];
@@ -540,6 +554,7 @@ fn parse(src: Source, credentials_required: bool, mut issues: Issues) -> Result<
     let https = endpoint.as_deref().is_none_or(|e| e.starts_with("https://"));
     let proxy = parse_proxy(&src, https, &mut issues);
     let tls_ca = parse_tls(&src, &mut issues);
+    let encryption = parse_encryption(&src, &mut issues);
 
     let mut config = BackendConfig {
         bucket: bucket.unwrap_or_default(),
@@ -553,6 +568,7 @@ fn parse(src: Source, credentials_required: bool, mut issues: Issues) -> Result<
         timeouts: TimeoutConfig::default(),
         proxy,
         tls_ca,
+        encryption,
     };
     // Each group is checked where its first option stands in the table.
     let mut groups: HashMap<&str, Option<&Map<String, Value>>> = HashMap::new();
@@ -640,6 +656,93 @@ fn parse_tls(src: &Source, issues: &mut Issues) -> Option<CaCertificates> {
         Some(_) => {
             issues.push("tls.ca", "must be PEM text (a string, a Buffer, or an array of them)");
             None
+        }
+    }
+}
+
+/// `serverSideEncryption: { type, keyId?, bucketKey?, key? }`, else (from
+/// the environment) `STORAGE_S3_SSE` and its key variables. No message
+/// repeats an SSE-C key.
+fn parse_encryption(src: &Source, issues: &mut Issues) -> Option<Encryption> {
+    const MEMBERS: &[&str] = &["type", "keyId", "bucketKey", "key"];
+    let value = match src.options.get("serverSideEncryption") {
+        None | Some(Value::Null) => return src.env.and_then(|env| encryption_from_env(env, issues)),
+        Some(value) => value,
+    };
+    let o = sub_object(issues, "serverSideEncryption", Some(value), MEMBERS)?;
+    let name = |member: &str| format!("serverSideEncryption.{member}");
+    let kind = match o.get("type") {
+        Some(Value::String(kind)) => kind.clone(),
+        None | Some(Value::Null) => {
+            issues.push(&name("type"), "is required: 'AES256', 'aws:kms' or 'SSE-C'");
+            return None;
+        }
+        Some(_) => {
+            issues.push(&name("type"), "must be 'AES256', 'aws:kms' or 'SSE-C'");
+            return None;
+        }
+    };
+    let key_id = issues.string(&json_field(o, "serverSideEncryption.", "keyId"));
+    let bucket_key = issues.bool(&json_field(o, "serverSideEncryption.", "bucketKey"));
+    let key = match o.get("key") {
+        None | Some(Value::Null) => None,
+        Some(v) => match buffer_bytes(v) {
+            Ok(bytes) => Some(bytes),
+            Err(why) => {
+                issues.push(&name("key"), why);
+                return None;
+            }
+        },
+    };
+    let request = EncryptionRequest { kind, key_id, bucket_key, key };
+    request.check().map_err(|(member, why)| issues.push(&name(member), why)).ok()
+}
+
+/// The bytes of a Buffer as JSON gives it (`{ type: 'Buffer', data: [...] }`).
+fn buffer_bytes(value: &Value) -> Result<Vec<u8>, &'static str> {
+    const NOT_A_BUFFER: &str = "must be a Buffer of 32 bytes";
+    match value {
+        Value::String(_) => Err("must be a Buffer of 32 bytes, not a string (for a key in base64: Buffer.from(text, 'base64'))"),
+        Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("Buffer") => {
+            let data = o.get("data").and_then(Value::as_array).ok_or(NOT_A_BUFFER)?;
+            data.iter().map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()).ok_or(NOT_A_BUFFER)).collect()
+        }
+        _ => Err(NOT_A_BUFFER),
+    }
+}
+
+/// `STORAGE_S3_SSE` with `STORAGE_S3_SSE_KMS_KEY_ID` or `STORAGE_S3_SSE_CUSTOMER_KEY` (base64).
+fn encryption_from_env(env: &HashMap<String, String>, issues: &mut Issues) -> Option<Encryption> {
+    let get = |var: &str| env.get(var).map(|s| s.trim()).filter(|s| !s.is_empty());
+    let (kms_key, customer_key) = (get(SSE_KMS_KEY_VAR), get(SSE_CUSTOMER_KEY_VAR));
+    let Some(kind) = get(SSE_VAR) else {
+        for (var, value) in [(SSE_KMS_KEY_VAR, kms_key), (SSE_CUSTOMER_KEY_VAR, customer_key)] {
+            if value.is_some() {
+                issues.push(var, format!("is set but {SSE_VAR} is not; set {SSE_VAR} too"));
+            }
+        }
+        return None;
+    };
+    match (kind, customer_key) {
+        ("SSE-C", None) => {
+            issues.push(SSE_CUSTOMER_KEY_VAR, format!("is required when {SSE_VAR} is SSE-C: the 32-byte key in base64"));
+            None
+        }
+        ("SSE-C", Some(_)) if kms_key.is_some() => {
+            issues.push(SSE_KMS_KEY_VAR, format!("applies to {SSE_VAR}=aws:kms only"));
+            None
+        }
+        ("SSE-C", Some(text)) => {
+            CustomerKey::from_base64(text).map(Encryption::Customer).map_err(|why| issues.push(SSE_CUSTOMER_KEY_VAR, why)).ok()
+        }
+        (_, Some(_)) => {
+            issues.push(SSE_CUSTOMER_KEY_VAR, format!("applies to {SSE_VAR}=SSE-C only"));
+            None
+        }
+        (kind, None) => {
+            let request = EncryptionRequest { kind: kind.to_owned(), key_id: kms_key.map(str::to_owned), ..Default::default() };
+            let var = |member: &str| if member == "keyId" { SSE_KMS_KEY_VAR } else { SSE_VAR };
+            request.check().map_err(|(member, why)| issues.push(var(member), why)).ok()
         }
     }
 }
@@ -743,6 +846,10 @@ impl BackendConfig {
         }
         if let Some(ca) = &self.tls_ca {
             out["tls"] = serde_json::json!({ "caCertificates": ca.count() });
+        }
+        if let Some(encryption) = &self.encryption {
+            // The type and KMS key id; never an SSE-C key.
+            out["serverSideEncryption"] = encryption.describe();
         }
         for option in INT_OPTIONS {
             let value = Value::from((option.get)(self));
@@ -954,6 +1061,75 @@ mod tests {
         }
         let err = BackendConfig::from_options(&json!({ "bucket": "files", "tls": { "ca": 1, "verify": false } })).unwrap_err();
         assert_eq!(err.issues.iter().map(|i| i.field.as_str()).collect::<Vec<_>>(), ["tls.verify", "tls.ca"]);
+    }
+
+    #[test]
+    fn server_side_encryption_from_options_and_environment() {
+        let buffer = |bytes: &[u8]| json!({ "type": "Buffer", "data": bytes });
+        let key = [0xabu8; 32];
+        let b64 = aws_smithy_types::base64::encode(key);
+        let options = |sse: Value| BackendConfig::from_options(&json!({ "bucket": "files", "serverSideEncryption": sse }));
+        assert_eq!(options(json!({ "type": "AES256" })).unwrap().encryption, Some(Encryption::Aes256));
+        let kms = options(json!({ "type": "aws:kms", "keyId": "alias/s", "bucketKey": true })).unwrap();
+        assert_eq!(kms.describe()["serverSideEncryption"], json!({ "type": "aws:kms", "keyId": "alias/s", "bucketKey": true }));
+        let c = options(json!({ "type": "SSE-C", "key": buffer(&key) })).unwrap();
+        assert_eq!(c.encryption, Some(Encryption::Customer(CustomerKey::new(&key).unwrap())));
+        assert_eq!(c.describe()["serverSideEncryption"], json!({ "type": "SSE-C" }));
+        assert!(!c.describe().to_string().contains(&b64) && !format!("{c:?}").contains(&b64));
+        // Every wrong shape is named, and no message repeats the key.
+        let cases = [
+            (json!({ "type": "SSE-C", "key": buffer(&key[..16]) }), "serverSideEncryption.key"),
+            (json!({ "type": "SSE-C", "key": b64 }), "serverSideEncryption.key"),
+            (json!({ "type": "SSE-C" }), "serverSideEncryption.key"),
+            (json!({ "type": "AES256", "key": buffer(&key) }), "serverSideEncryption.key"),
+            (json!({ "type": "sse-s3" }), "serverSideEncryption.type"),
+            (json!({ "keyId": "k" }), "serverSideEncryption.type"),
+            (json!({ "type": "AES256", "keyId": "k" }), "serverSideEncryption.keyId"),
+            (json!({ "type": "aws:kms", "bucketKey": "yes" }), "serverSideEncryption.bucketKey"),
+            (json!({ "type": "AES256", "algorithm": "x" }), "serverSideEncryption.algorithm"),
+            (json!("AES256"), "serverSideEncryption"),
+        ];
+        for (sse, field) in cases {
+            let err = options(sse.clone()).unwrap_err();
+            assert_eq!(err.issues[0].field, field, "{sse}: {err}");
+            assert!(!err.to_string().contains(&b64) && !err.to_string().contains("171, 171"), "{err}");
+        }
+        let short = options(json!({ "type": "SSE-C", "key": buffer(&key[..16]) })).unwrap_err().to_string();
+        assert!(short.contains("exactly 32 bytes") && short.contains("got 16 bytes"), "{short}");
+
+        let base = [("STORAGE_S3_REGION", "r"), ("STORAGE_S3_BUCKET", "files")];
+        let from_env = |extra: &[(&str, &str)]| {
+            let mut vars = env(&base);
+            vars.extend(env(extra));
+            BackendConfig::from_env(&vars, &Value::Null)
+        };
+        assert_eq!(from_env(&[]).unwrap().encryption, None);
+        assert_eq!(from_env(&[("STORAGE_S3_SSE", "AES256")]).unwrap().encryption, Some(Encryption::Aes256));
+        assert_eq!(
+            from_env(&[("STORAGE_S3_SSE", "aws:kms"), ("STORAGE_S3_SSE_KMS_KEY_ID", "alias/s")]).unwrap().encryption,
+            Some(Encryption::Kms { key_id: Some("alias/s".into()), bucket_key: None })
+        );
+        let c = from_env(&[("STORAGE_S3_SSE", "SSE-C"), ("STORAGE_S3_SSE_CUSTOMER_KEY", &b64)]).unwrap();
+        assert_eq!(c.encryption, Some(Encryption::Customer(CustomerKey::new(&key).unwrap())));
+        let short = aws_smithy_types::base64::encode(&key[..20]);
+        let cases: [(&[(&str, &str)], &str); 6] = [
+            (&[("STORAGE_S3_SSE", "SSE-C")], "STORAGE_S3_SSE_CUSTOMER_KEY"),
+            (&[("STORAGE_S3_SSE", "SSE-C"), ("STORAGE_S3_SSE_CUSTOMER_KEY", &short)], "STORAGE_S3_SSE_CUSTOMER_KEY"),
+            (&[("STORAGE_S3_SSE_CUSTOMER_KEY", &b64)], "STORAGE_S3_SSE_CUSTOMER_KEY"),
+            (&[("STORAGE_S3_SSE", "AES256"), ("STORAGE_S3_SSE_CUSTOMER_KEY", &b64)], "STORAGE_S3_SSE_CUSTOMER_KEY"),
+            (&[("STORAGE_S3_SSE", "AES256"), ("STORAGE_S3_SSE_KMS_KEY_ID", "k")], "STORAGE_S3_SSE_KMS_KEY_ID"),
+            (&[("STORAGE_S3_SSE", "kms")], "STORAGE_S3_SSE"),
+        ];
+        for (extra, field) in cases {
+            let err = from_env(extra).unwrap_err();
+            assert_eq!(err.issues.iter().map(|i| i.field.as_str()).collect::<Vec<_>>(), [field], "{extra:?}: {err}");
+            assert!(!err.to_string().contains(&b64) && !err.to_string().contains(&short), "{err}");
+        }
+        // The option wins over the variables.
+        let mut vars = env(&base);
+        vars.extend(env(&[("STORAGE_S3_SSE", "SSE-C")]));
+        let c = BackendConfig::from_env(&vars, &json!({ "serverSideEncryption": { "type": "AES256" } })).unwrap();
+        assert_eq!(c.encryption, Some(Encryption::Aes256));
     }
 
     #[test]

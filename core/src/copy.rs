@@ -26,11 +26,11 @@ pub(crate) async fn copy(
 ) -> Result<UploadOutcome> {
     if source.size <= core.config().multipart.copy_threshold {
         let replace = replace.then_some(stored);
-        return until_cancelled(Operation::Copy, to, signal, core.copy_object(from, to, replace)).await;
+        return until_cancelled(Operation::Copy, to, signal, core.copy_object(from, to, replace, stored.encryption.as_ref())).await;
     }
     let part_size = core.config().multipart.copy_part_size.max(source.size.div_ceil(MAX_PARTS as u64));
     let mut ranges = Ranges { from: from.into(), size: source.size, part_size, next: 0 };
-    let t = Arc::new(Transfer::new(Operation::Copy, to.to_owned(), signal, None));
+    let t = Arc::new(Transfer::new(Operation::Copy, to.to_owned(), signal, None).with_encryption(stored.encryption.clone()));
     let first = ranges.take().expect("a copy above the threshold has parts");
     multipart::run(core, &t, stored, first, ranges).await
 }

@@ -21,6 +21,7 @@ mod client;
 pub mod config;
 mod copy;
 mod download;
+mod encryption;
 pub mod error;
 pub mod keys;
 mod multipart;
@@ -41,8 +42,10 @@ mod validate;
 mod verify;
 
 pub use backend::S3Backend;
+pub use checksum::{Checksum, ChecksumAlgorithm};
 pub use config::{BackendConfig, CaCertificates, ConfigError, ConfigIssue, MultipartConfig, ProxySettings, RetryConfig, TimeoutConfig};
 pub use download::{Download, DownloadCloser};
+pub use encryption::{CustomerKey, Encryption, EncryptionInfo, EncryptionRequest};
 pub use error::{Error, Operation, Result};
 pub use observe::{RequestEvent, RequestHook};
 pub use tokio_util::sync::CancellationToken;

@@ -11,6 +11,7 @@ use aws_sdk_s3::types::CompletedPart;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::checksum::Checksum;
 use crate::error::{Error, Result};
 use crate::request::{S3Core, Transfer};
 use crate::types::{PutOptions, UploadOutcome};
@@ -25,6 +26,12 @@ pub(crate) trait PartSource: Send {
 
     /// The next part, or `None` at the end; `Aborted` once `stop` fires.
     fn next(&mut self, stop: &CancellationToken) -> impl Future<Output = Result<Option<Self::Part>>> + Send;
+
+    /// The whole object's checksum, once every part was read (for a
+    /// FULL_OBJECT checksum on the Complete); `None` by default.
+    fn whole_checksum(&mut self) -> Option<Checksum> {
+        None
+    }
 
     /// Sends part `number` of upload `upload_id`.
     fn send(
@@ -48,7 +55,7 @@ pub(crate) async fn run<S: PartSource>(
     let mut in_flight = JoinSet::new();
     let result = match send_parts(core, t, &upload_id, first, &mut source, &mut in_flight).await {
         Ok(_) if t.cancel.is_cancelled() => Err(t.aborted()),
-        Ok(parts) => core.complete_multipart(t, put, &upload_id, parts).await,
+        Ok(parts) => core.complete_multipart(t, put, &upload_id, parts, source.whole_checksum().as_ref()).await,
         Err(e) => Err(e),
     };
     if result.is_err() {
@@ -96,6 +103,7 @@ async fn send_parts<S: PartSource>(
         cancel: CancellationToken::new(),
         signal: CancellationToken::new(),
         sent: t.sent.clone(),
+        encryption: t.encryption.clone(),
     });
     let mut done = Vec::new();
     let mut first_error: Option<Error> = None;

@@ -40,6 +40,9 @@ pub struct PostPolicyInput<'a> {
     pub secret_access_key: &'a str,
     /// Temporary credentials' token, sent as `X-Amz-Security-Token`.
     pub session_token: Option<&'a str>,
+    /// More fields the form must send as they are, each an exact-match
+    /// condition (server-side encryption: `x-amz-server-side-encryption`, ...).
+    pub extra_fields: &'a [(&'static str, String)],
 }
 
 /// The form to post: `fields` in order, then the file part last (S3 ignores
@@ -72,6 +75,10 @@ pub fn presign_post(input: &PostPolicyInput) -> PresignedPost {
     if let Some(ct) = input.content_type {
         conditions.push(json!({ "Content-Type": ct }));
         fields.push(("Content-Type".into(), ct.into()));
+    }
+    for (name, value) in input.extra_fields {
+        conditions.push(json!({ *name: value }));
+        fields.push(((*name).to_owned(), value.clone()));
     }
     conditions.push(json!({ "x-amz-algorithm": ALGORITHM }));
     conditions.push(json!({ "x-amz-credential": credential }));
@@ -125,6 +132,7 @@ mod tests {
             access_key_id: "AKID",
             secret_access_key: "SECRET",
             session_token: None,
+            extra_fields: &[],
         }
     }
 

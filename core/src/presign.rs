@@ -40,6 +40,8 @@ pub(crate) struct UrlRequest<'a> {
     /// GET: response header overrides (`response-content-*` parameters).
     pub response_content_type: Option<&'a str>,
     pub response_content_disposition: Option<&'a str>,
+    /// Headers the requester must send as they are (server-side encryption), names in lower case.
+    pub headers: &'a [(&'static str, String)],
 }
 
 /// Signs URLs for one bucket without the SDK's request pipeline.
@@ -135,13 +137,14 @@ impl UrlSigner {
         param(&mut url, "x-id", if req.method == "PUT" { "PutObject" } else { "GetObject" });
 
         let length = req.content_length.map(|n| n.to_string());
-        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(2);
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(2 + req.headers.len());
         if let Some(n) = &length {
             headers.push(("content-length", n));
         }
         if let Some(ct) = req.content_type {
             headers.push(("content-type", ct));
         }
+        headers.extend(req.headers.iter().map(|(name, value)| (*name, value.as_str())));
 
         let mut settings = SigningSettings::default();
         // S3's SigV4 variant: single URI encoding, no path normalisation.
@@ -299,6 +302,87 @@ mod tests {
                 let sdk = sdk_url(&config, req).await;
                 assert_eq!(normalise(&ours), normalise(&sdk), "config {extra}, request {req:?}");
             }
+        }
+    }
+
+    #[tokio::test]
+    async fn encryption_headers_are_signed_as_the_sdk_signs_them() {
+        use crate::encryption::{CustomerKey, Encryption};
+        use aws_sdk_s3::types::ServerSideEncryption;
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let config = config(json!({ "endpoint": "http://127.0.0.1:9000" }));
+        let client = crate::client::build_client(&config, crate::client::credentials_provider(&config), None);
+        let signer = UrlSigner::new(&config).unwrap();
+        let customer = CustomerKey::new(&[5u8; 32]).unwrap();
+        let kms = Encryption::Kms { key_id: Some("arn:aws:kms:eu-west-3:1:key/k".into()), bucket_key: Some(true) };
+        for (method, encryption) in [
+            ("PUT", Encryption::Aes256),
+            ("PUT", kms),
+            ("PUT", Encryption::Customer(customer.clone())),
+            ("GET", Encryption::Customer(customer.clone())),
+        ] {
+            let headers = encryption.write_headers();
+            let req = UrlRequest {
+                key: "k",
+                method,
+                expires_in: Duration::from_secs(60),
+                start: Some(start),
+                headers: &headers,
+                ..Default::default()
+            };
+            let ours = signer.sign(&req).unwrap().unwrap();
+            let presigning =
+                aws_sdk_s3::presigning::PresigningConfig::builder().start_time(start).expires_in(req.expires_in).build().unwrap();
+            let sdk = match (&encryption, method) {
+                (Encryption::Customer(k), "GET") => client
+                    .get_object()
+                    .bucket(&config.bucket)
+                    .key("k")
+                    .sse_customer_algorithm("AES256")
+                    .sse_customer_key(k.expose_base64())
+                    .sse_customer_key_md5(k.md5_base64())
+                    .presigned(presigning)
+                    .await
+                    .unwrap(),
+                (Encryption::Customer(k), _) => client
+                    .put_object()
+                    .bucket(&config.bucket)
+                    .key("k")
+                    .sse_customer_algorithm("AES256")
+                    .sse_customer_key(k.expose_base64())
+                    .sse_customer_key_md5(k.md5_base64())
+                    .presigned(presigning)
+                    .await
+                    .unwrap(),
+                (Encryption::Aes256, _) => client
+                    .put_object()
+                    .bucket(&config.bucket)
+                    .key("k")
+                    .server_side_encryption(ServerSideEncryption::Aes256)
+                    .presigned(presigning)
+                    .await
+                    .unwrap(),
+                (Encryption::Kms { key_id, bucket_key }, _) => client
+                    .put_object()
+                    .bucket(&config.bucket)
+                    .key("k")
+                    .server_side_encryption(ServerSideEncryption::AwsKms)
+                    .set_ssekms_key_id(key_id.clone())
+                    .set_bucket_key_enabled(*bucket_key)
+                    .presigned(presigning)
+                    .await
+                    .unwrap(),
+            };
+            assert_eq!(normalise(&ours), normalise(sdk.uri()), "{method} {encryption:?}");
+            // The SDK's request sends these headers; the URL names them as signed.
+            let mut sent: Vec<(String, String)> =
+                sdk.headers().filter(|(n, _)| n.starts_with("x-amz-server-side")).map(|(n, v)| (n.to_lowercase(), v.to_owned())).collect();
+            sent.sort();
+            let mut expected: Vec<(String, String)> = headers.iter().map(|(n, v)| ((*n).to_owned(), v.clone())).collect();
+            expected.sort();
+            assert_eq!(sent, expected, "{method} {encryption:?}");
+            assert!(ours.contains("x-amz-server-side-encryption"), "signed headers named in the URL: {ours}");
+            assert!(!ours.contains(customer.expose_base64()) && !ours.contains(&customer.expose_base64().replace('=', "%3D")), "{ours}");
         }
     }
 

@@ -21,7 +21,7 @@ use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::operation::RequestId;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, MetadataDirective, ObjectIdentifier};
+use aws_sdk_s3::types::{ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart, Delete, MetadataDirective, ObjectIdentifier};
 use aws_sdk_s3::Client;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::body::SdkBody;
@@ -29,9 +29,11 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use crate::body::chunks_stream;
+use crate::checksum::{from_answer, with_checksum, Checksum};
 use crate::classify::{classify, error_chain, from_sdk};
 use crate::client::{body_request_override, build_client, credentials_provider};
 use crate::config::BackendConfig;
+use crate::encryption::{CustomerKey, Encryption, EncryptionInfo, CUSTOMER_ALGORITHM};
 use crate::error::{Error, Operation, Result, ServiceInfo};
 use crate::observe::{observed, Observing, RequestHook};
 use crate::presign::{attachment_disposition, UrlRequest, UrlSigner};
@@ -76,6 +78,53 @@ macro_rules! stored_with {
             .set_tagging(put.tagging.clone())
     }};
 }
+
+/// The SSE-C headers (algorithm, key, key MD5) on a request about an object
+/// stored with `key`: a read, a part, a Complete. Nothing when `None`.
+macro_rules! with_customer_key {
+    ($request:expr, $key:expr) => {{
+        let key: Option<&CustomerKey> = $key;
+        match key {
+            Some(k) => {
+                $request.sse_customer_algorithm(CUSTOMER_ALGORITHM).sse_customer_key(k.expose_base64()).sse_customer_key_md5(k.md5_base64())
+            }
+            None => $request,
+        }
+    }};
+}
+
+/// The SSE-C headers of a copy's source (`x-amz-copy-source-server-side-encryption-customer-*`).
+macro_rules! with_source_key {
+    ($request:expr, $key:expr) => {{
+        let key: Option<&CustomerKey> = $key;
+        match key {
+            Some(k) => $request
+                .copy_source_sse_customer_algorithm(CUSTOMER_ALGORITHM)
+                .copy_source_sse_customer_key(k.expose_base64())
+                .copy_source_sse_customer_key_md5(k.md5_base64()),
+            None => $request,
+        }
+    }};
+}
+
+/// How the service encrypts the object a PutObject, CreateMultipartUpload
+/// or CopyObject writes (the same setters): SSE-S3, SSE-KMS, or SSE-C.
+macro_rules! encrypted {
+    ($request:expr, $encryption:expr) => {{
+        use aws_sdk_s3::types::ServerSideEncryption;
+        let encryption: Option<&Encryption> = $encryption;
+        match encryption {
+            None => $request,
+            Some(Encryption::Aes256) => $request.server_side_encryption(ServerSideEncryption::Aes256),
+            Some(Encryption::Kms { key_id, bucket_key }) => $request
+                .server_side_encryption(ServerSideEncryption::AwsKms)
+                .set_ssekms_key_id(key_id.clone())
+                .set_bucket_key_enabled(*bucket_key),
+            Some(Encryption::Customer(key)) => with_customer_key!($request, Some(key)),
+        }
+    }};
+}
+
 /// One transfer's identity and cancellation, shared by the requests it makes.
 #[derive(Clone)]
 pub(crate) struct Transfer {
@@ -87,11 +136,19 @@ pub(crate) struct Transfer {
     pub signal: CancellationToken,
     /// Body bytes sent so far (retries count again), when the caller asked.
     pub sent: Option<Arc<AtomicU64>>,
+    /// The encryption the call asked for the object written; `None`: the backend's.
+    pub encryption: Option<Encryption>,
 }
 
 impl Transfer {
     pub(crate) fn new(op: Operation, key: String, signal: &CancellationToken, sent: Option<Arc<AtomicU64>>) -> Self {
-        Transfer { op, key, cancel: signal.child_token(), signal: signal.clone(), sent }
+        Transfer { op, key, cancel: signal.child_token(), signal: signal.clone(), sent, encryption: None }
+    }
+
+    /// The same transfer, writing an object encrypted as the call asked.
+    pub(crate) fn with_encryption(mut self, encryption: Option<Encryption>) -> Self {
+        self.encryption = encryption;
+        self
     }
 
     pub(crate) fn aborted(&self) -> Error {
@@ -170,6 +227,21 @@ impl S3Core {
         &self.config.bucket
     }
 
+    /// How an object written now is encrypted: as the call asked, else as the backend's option says.
+    fn written<'a>(&'a self, asked: Option<&'a Encryption>) -> Option<&'a Encryption> {
+        asked.or(self.config.encryption.as_ref())
+    }
+
+    /// The SSE-C key of the object a transfer writes (its parts and Complete carry it).
+    fn write_key<'a>(&'a self, t: &'a Transfer) -> Option<&'a CustomerKey> {
+        self.written(t.encryption.as_ref()).and_then(Encryption::customer_key)
+    }
+
+    /// The SSE-C key every read sends (GET, HEAD, a copy's source): the backend's.
+    fn read_key(&self) -> Option<&CustomerKey> {
+        self.config.encryption.as_ref().and_then(Encryption::customer_key)
+    }
+
     /// Runs one SDK request (with its retries) so that the `onRequest` hook
     /// knows which operation and key its attempts belong to.
     async fn observe<F: Future>(&self, op: Operation, key: &str, send: F) -> F::Output {
@@ -180,7 +252,11 @@ impl S3Core {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        from_sdk(operation, key, self.bucket(), err)
+        let err = from_sdk(operation, key, self.bucket(), err);
+        if self.read_key().is_some() {
+            return customer_key_hint(err);
+        }
+        err
     }
 
     /// Records that the bucket answered (so a later 404 means "no such key").
@@ -247,11 +323,21 @@ impl S3Core {
         }
     }
 
-    /// PutObject of `len` bytes, on the caller's condition.
-    pub(crate) async fn put_object(&self, t: &Transfer, put: &PutOptions, len: u64, payload: Payload) -> Result<UploadOutcome> {
+    /// PutObject of `len` bytes, on the caller's condition, with the body's
+    /// `checksum` for the service to verify.
+    pub(crate) async fn put_object(
+        &self,
+        t: &Transfer,
+        put: &PutOptions,
+        len: u64,
+        payload: Payload,
+        checksum: Option<&Checksum>,
+    ) -> Result<UploadOutcome> {
         let out = self
             .send_body(t, payload, |body| {
                 let request = stored_with!(self.client.put_object().bucket(self.bucket()).key(&t.key), put);
+                let request = encrypted!(request, self.written(put.encryption.as_ref()));
+                let request = with_checksum!(request, checksum);
                 let request = match &put.condition {
                     Some(WriteCondition::Absent) => request.if_none_match("*"),
                     Some(WriteCondition::Matches(etag)) => request.if_match(etag),
@@ -260,27 +346,43 @@ impl S3Core {
                 self.observe(t.op, &t.key, send_long!(self, request.content_length(len as i64).body(body)))
             })
             .await?;
-        Ok(self.seen(UploadOutcome { etag: out.e_tag, version_id: out.version_id }))
+        let sum = from_answer(put.checksum, out.checksum_crc32, out.checksum_crc32_c, out.checksum_crc64_nvme, out.checksum_sha256);
+        Ok(self.seen(UploadOutcome { etag: out.e_tag, version_id: out.version_id, checksum: sum.or_else(|| checksum.cloned()) }))
     }
 
     /// CreateMultipartUpload; returns the upload id. (The caller's condition
     /// goes on the Complete.)
     pub(crate) async fn create_multipart(&self, t: &Transfer, put: &PutOptions) -> Result<String> {
         let request = stored_with!(self.client.create_multipart_upload().bucket(self.bucket()).key(&t.key), put);
+        let request = encrypted!(request, self.written(put.encryption.as_ref()));
+        let request = match put.checksum {
+            Some(a) => request.checksum_algorithm(a.sdk()).checksum_type(a.multipart_type()),
+            None => request,
+        };
         let sent = self.observe(t.op, &t.key, request.send()).await;
         let out = sent.map_err(|e| self.error(t.op, &t.key, e))?;
         Ok(self.seen(out.upload_id.unwrap_or_default()))
     }
 
     /// UploadPart `number` of `len` bytes.
-    pub(crate) async fn upload_part(&self, t: &Transfer, id: &str, number: i32, len: u64, payload: Payload) -> Result<CompletedPart> {
+    pub(crate) async fn upload_part(
+        &self,
+        t: &Transfer,
+        id: &str,
+        number: i32,
+        len: u64,
+        payload: Payload,
+        checksum: Option<&Checksum>,
+    ) -> Result<CompletedPart> {
         let out = self
             .send_body(t, payload, |body| {
                 let request = self.client.upload_part().bucket(self.bucket()).key(&t.key).upload_id(id).part_number(number);
+                let request = with_customer_key!(request, self.write_key(t));
+                let request = with_checksum!(request, checksum);
                 self.observe(t.op, &t.key, send_long!(self, request.content_length(len as i64).body(body)))
             })
             .await?;
-        Ok(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag).build())
+        Ok(with_checksum!(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag), checksum).build())
     }
 
     /// UploadPartCopy of bytes `range` of `from` as part `number` of `t.key`.
@@ -294,6 +396,7 @@ impl S3Core {
     ) -> Result<CompletedPart> {
         let request = self.client.upload_part_copy().bucket(self.bucket()).key(&t.key).upload_id(upload_id).part_number(number);
         let request = request.copy_source(copy_source(self.bucket(), from)).copy_source_range(range.header());
+        let request = with_source_key!(with_customer_key!(request, self.write_key(t)), self.read_key());
         // A part copy takes long on the server: no per-attempt timeout.
         let send = self.observe(t.op, &t.key, send_long!(self, request));
         let sent = until_cancelled(t.op, &t.key, &t.cancel, async { send.await.map_err(|e| self.error(t.op, &t.key, e)) });
@@ -312,10 +415,17 @@ impl S3Core {
         put: &PutOptions,
         upload_id: &str,
         parts: Vec<CompletedPart>,
+        whole: Option<&Checksum>,
     ) -> Result<UploadOutcome> {
         let expected = multipart_etag(&parts);
         let request = self.client.complete_multipart_upload().bucket(self.bucket()).key(&t.key).upload_id(upload_id);
         let request = request.multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build());
+        let request = with_customer_key!(request, self.write_key(t));
+        // The whole object's checksum (FULL_OBJECT); SHA-256's composite value the service computes.
+        let request = match whole {
+            Some(_) => with_checksum!(request, whole).checksum_type(ChecksumType::FullObject),
+            None => request,
+        };
         let request = match &put.condition {
             Some(WriteCondition::Absent) => request.if_none_match("*"),
             Some(WriteCondition::Matches(etag)) => request.if_match(etag),
@@ -323,15 +433,21 @@ impl S3Core {
         };
         let sent = self.observe(t.op, &t.key, request.send()).await;
         let err = match sent {
-            Ok(out) => return Ok(self.seen(UploadOutcome { etag: out.e_tag, version_id: out.version_id })),
+            Ok(out) => {
+                let sum = from_answer(put.checksum, out.checksum_crc32, out.checksum_crc32_c, out.checksum_crc64_nvme, out.checksum_sha256);
+                return Ok(self.seen(UploadOutcome { etag: out.e_tag, version_id: out.version_id, checksum: sum.or_else(|| whole.cloned()) }));
+            }
             Err(e) => self.error(t.op, &t.key, e),
         };
         // Without an expected ETag there is nothing to compare (no HEAD).
         let Some(expected) = expected else {
             return Err(err);
         };
-        match self.observe(t.op, &t.key, self.client.head_object().bucket(self.bucket()).key(&t.key).send()).await {
-            Ok(h) if h.e_tag.as_deref() == Some(expected.as_str()) => Ok(UploadOutcome { etag: h.e_tag, version_id: h.version_id }),
+        let head = with_customer_key!(self.client.head_object().bucket(self.bucket()).key(&t.key), self.write_key(t));
+        match self.observe(t.op, &t.key, head.send()).await {
+            Ok(h) if h.e_tag.as_deref() == Some(expected.as_str()) => {
+                Ok(UploadOutcome { etag: h.e_tag, version_id: h.version_id, checksum: whole.cloned() })
+            }
             _ => Err(err),
         }
     }
@@ -344,15 +460,24 @@ impl S3Core {
     }
 
     /// CopyObject; `replace` sets what is stored with the copy instead of
-    /// carrying the source's over.
-    pub(crate) async fn copy_object(&self, from: &str, to: &str, replace: Option<&PutOptions>) -> Result<UploadOutcome> {
-        let mut request = self.client.copy_object().bucket(self.bucket()).key(to).copy_source(copy_source(self.bucket(), from));
+    /// carrying the source's over. The copy is encrypted as `encryption`
+    /// asks, else as the backend's option says (S3 does not carry the
+    /// source's encryption over).
+    pub(crate) async fn copy_object(
+        &self,
+        from: &str,
+        to: &str,
+        replace: Option<&PutOptions>,
+        encryption: Option<&Encryption>,
+    ) -> Result<UploadOutcome> {
+        let request = self.client.copy_object().bucket(self.bucket()).key(to).copy_source(copy_source(self.bucket(), from));
+        let mut request = with_source_key!(encrypted!(request, self.written(encryption)), self.read_key());
         if let Some(put) = replace {
             request = request.metadata_directive(MetadataDirective::Replace).content_type(&put.content_type).set_metadata(metadata(put));
         }
         // A large copy takes long on the server: no per-attempt timeout.
         let out = self.observe(Operation::Copy, to, send_long!(self, request)).await.map_err(|e| self.error(Operation::Copy, to, e))?;
-        Ok(self.seen(UploadOutcome { etag: out.copy_object_result.and_then(|r| r.e_tag), version_id: out.version_id }))
+        Ok(self.seen(UploadOutcome { etag: out.copy_object_result.and_then(|r| r.e_tag), version_id: out.version_id, checksum: None }))
     }
 
     /// GetObject, whole or `range`, on the conditions given; an `if_match`
@@ -368,6 +493,7 @@ impl S3Core {
     ) -> Result<GetObjectOutput> {
         let request = self.client.get_object().bucket(self.bucket()).key(key).set_range(range.map(|r| r.header()));
         let request = request.set_if_match(when.if_match.clone()).set_if_none_match(when.if_none_match.clone());
+        let request = with_customer_key!(request, self.read_key());
         let mut request = request.set_version_id(when.version_id.clone()).customize();
         if mode.checksum {
             // The header alone: `checksum_mode(Enabled)` would also turn on the
@@ -411,6 +537,7 @@ impl S3Core {
     pub(crate) async fn head_pinned(&self, op: Operation, key: &str, when: &GetConditions) -> Result<HeadObjectOutput> {
         let request = self.client.head_object().bucket(self.bucket()).key(key).set_version_id(when.version_id.clone());
         let request = request.set_if_match(when.if_match.clone()).checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled);
+        let request = with_customer_key!(request, self.read_key());
         let err = match self.observe(op, key, request.send()).await {
             Ok(out) => {
                 return match conditions_hold(when, out.e_tag.as_deref()) {
@@ -454,7 +581,9 @@ impl S3Core {
     /// key from a missing bucket, nor a 403 a bad signature from a denied
     /// permission: those are diagnosed with one more request.
     pub(crate) async fn head_object(&self, op: Operation, key: &str) -> Result<ObjectInfo> {
-        let err = match self.observe(op, key, self.client.head_object().bucket(self.bucket()).key(key).send()).await {
+        let request = self.client.head_object().bucket(self.bucket()).key(key).checksum_mode(ChecksumMode::Enabled);
+        let request = with_customer_key!(request, self.read_key());
+        let err = match self.observe(op, key, request.send()).await {
             Ok(out) => {
                 let date = |t: aws_sdk_s3::primitives::DateTime| iso_from_parts(t.secs(), t.subsec_nanos());
                 #[allow(deprecated)] // `expires` as a date; `expires_string` is the raw header
@@ -474,6 +603,13 @@ impl S3Core {
                         storage_class: out.storage_class.map(|c| c.as_str().to_owned()),
                     },
                     version_id: out.version_id,
+                    checksum: from_answer(None, out.checksum_crc32, out.checksum_crc32_c, out.checksum_crc64_nvme, out.checksum_sha256),
+                    encryption: encryption_info(
+                        out.server_side_encryption.as_ref(),
+                        out.ssekms_key_id,
+                        out.bucket_key_enabled,
+                        out.sse_customer_algorithm.is_some(),
+                    ),
                 }));
             }
             Err(e) => e,
@@ -484,7 +620,8 @@ impl S3Core {
             Some(404) => Err(self.confirm_not_found(Error::not_found(op, key, self.bucket())).await),
             // A 1-byte GET's error answer has a body with the code.
             Some(403) | Some(400) => {
-                match self.observe(op, key, self.client.get_object().bucket(self.bucket()).key(key).range("bytes=0-0").send()).await {
+                let get = with_customer_key!(self.client.get_object().bucket(self.bucket()).key(key).range("bytes=0-0"), self.read_key());
+                match self.observe(op, key, get.send()).await {
                     Ok(_) => Err(err),
                     Err(e) => Err(self.confirm_not_found(self.error(op, key, e)).await),
                 }
@@ -586,6 +723,7 @@ impl S3Core {
             content_length: r.content_length,
             response_content_type: r.response_content_type,
             response_content_disposition: disposition.as_deref(),
+            headers: &r.headers,
         };
         let signed = signer.sign(&request).expect("static credentials");
         Some(signed.map_err(|e| Error::invalid(Operation::SignUrl, key, "request", e)))
@@ -604,11 +742,13 @@ impl S3Core {
                 let get = self.client.get_object().bucket(self.bucket()).key(key);
                 let get = get.set_response_content_type(r.response_content_type.map(str::to_owned));
                 let get = get.set_response_content_disposition(r.download_filename.map(attachment_disposition));
+                let get = with_customer_key!(get, r.encryption.and_then(Encryption::customer_key));
                 get.presigned(presigning).await.map_err(|e| self.error(op, key, e))?
             }
             SignMethod::Put => {
                 let put = self.client.put_object().bucket(self.bucket()).key(key).set_content_type(r.content_type.map(str::to_owned));
                 let put = put.set_content_length(r.content_length.map(|n| n as i64));
+                let put = encrypted!(put, r.encryption);
                 put.presigned(presigning).await.map_err(|e| self.error(op, key, e))?
             }
         };
@@ -628,6 +768,39 @@ impl S3Core {
             key: key.to_owned(),
             info: ServiceInfo::detail(error_chain(&e)),
         })
+    }
+}
+
+/// What a HEAD answer says of the object's encryption: SSE-C when it names
+/// the customer algorithm, else `x-amz-server-side-encryption` (with the KMS
+/// key and Bucket Key for `aws:kms`).
+fn encryption_info(
+    sse: Option<&aws_sdk_s3::types::ServerSideEncryption>,
+    key_id: Option<String>,
+    bucket_key: Option<bool>,
+    customer: bool,
+) -> Option<EncryptionInfo> {
+    if customer {
+        return Some(EncryptionInfo { kind: "SSE-C".into(), key_id: None, bucket_key: None });
+    }
+    let kind = sse?.as_str().to_owned();
+    let kms = kind.starts_with("aws:kms");
+    Some(EncryptionInfo { kind, key_id: key_id.filter(|_| kms), bucket_key: bucket_key.filter(|_| kms) })
+}
+
+/// A 403 to a backend that sends an SSE-C key: S3 answers so also for a key
+/// that is not the object's, and for a bucket that blocks SSE-C (the default
+/// for new buckets since April 2026), so the message says it.
+fn customer_key_hint(err: Error) -> Error {
+    match err {
+        Error::AccessDenied { operation, key, mut info } => {
+            info.detail.push_str(
+                "; the requests carry an SSE-C key (serverSideEncryption): S3 also answers 403 for a key that is not the object's, \
+                 and for a bucket that blocks SSE-C (the default for new buckets since April 2026)",
+            );
+            Error::AccessDenied { operation, key, info }
+        }
+        other => other,
     }
 }
 
@@ -708,6 +881,16 @@ mod tests {
         assert_eq!(conditions_hold(&when(None, Some("*")), etag), Err(304));
         assert_eq!(conditions_hold(&when(None, Some("\"other\"")), etag), Ok(()));
         assert_eq!(conditions_hold(&when(Some("\"x\""), None), None), Ok(()));
+    }
+
+    #[test]
+    fn a_403_with_an_sse_c_key_says_what_else_it_can_mean() {
+        let info = crate::error::ServiceInfo { status: Some(403), code: Some("AccessDenied".into()), ..Default::default() };
+        let denied = customer_key_hint(Error::AccessDenied { operation: Operation::Download, key: "k".into(), info });
+        assert_eq!(denied.reason(), "access_denied");
+        assert!(denied.to_string().contains("blocks SSE-C"), "{denied}");
+        let missing = customer_key_hint(Error::not_found(Operation::Download, "k", "b"));
+        assert_eq!(missing.reason(), "not_found");
     }
 
     #[test]

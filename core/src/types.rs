@@ -4,6 +4,9 @@
 
 use std::collections::HashMap;
 
+use crate::checksum::{Checksum, ChecksumAlgorithm};
+use crate::encryption::{Encryption, EncryptionInfo, EncryptionRequest};
+
 /// What an upload asks to store with an object and on what condition, as
 /// the caller gave it (checked into [`PutOptions`] by the backend).
 #[derive(Debug, Clone, Default)]
@@ -20,6 +23,10 @@ pub struct PutRequest {
     pub headers: ObjectHeaders,
     /// Tags (`x-amz-tagging`).
     pub tags: Option<HashMap<String, String>>,
+    /// An end-to-end checksum algorithm: `CRC32`, `CRC32C`, `CRC64NVME` or `SHA256`.
+    pub checksum: Option<String>,
+    /// Server-side encryption instead of the backend's `serverSideEncryption`.
+    pub server_side_encryption: Option<EncryptionRequest>,
 }
 
 /// Standard headers stored with an object and returned with it.
@@ -61,6 +68,10 @@ pub struct PutOptions {
     pub headers: ObjectHeaders,
     /// Tags, as the `x-amz-tagging` header's URL-encoded query.
     pub tagging: Option<String>,
+    /// Computed as the bytes pass and sent for the service to verify.
+    pub checksum: Option<ChecksumAlgorithm>,
+    /// Server-side encryption asked for by the call; `None`: the backend's.
+    pub encryption: Option<Encryption>,
 }
 
 /// The result of a stored object: an upload or a copy.
@@ -70,6 +81,8 @@ pub struct UploadOutcome {
     pub etag: Option<String>,
     /// The new object's version, on a versioned bucket.
     pub version_id: Option<String>,
+    /// The object's checksum, when one was asked for.
+    pub checksum: Option<Checksum>,
 }
 
 /// HTTP method of a signed URL.
@@ -107,15 +120,29 @@ pub struct SignUrlOptions {
     pub response_content_type: Option<String>,
     /// GET: serve as an attachment with this file name.
     pub download_filename: Option<String>,
+    /// With SSE-C: sign the URL anyway and hand out the headers to send
+    /// with it, the key among them (else such a URL is refused).
+    pub include_customer_key: Option<bool>,
 }
 
 /// A signed URL and when it stops working.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SignedUrl {
     /// The URL, with its signature in the query.
     pub url: String,
     /// ISO 8601, millisecond precision, UTC (like JavaScript's `toISOString`).
     pub expires_at: String,
+    /// Headers the request must carry as signed (server-side encryption),
+    /// names in lower case; empty when none. With SSE-C they hold the key.
+    pub headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for SignedUrl {
+    /// Header names only: with SSE-C a value is the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("SignedUrl").field("url", &self.url).field("expires_at", &self.expires_at).field("headers", &names).finish()
+    }
 }
 
 /// What HeadObject tells of an object.
@@ -135,6 +162,10 @@ pub struct ObjectInfo {
     pub headers: ObjectHeaders,
     /// The version read, on a versioned bucket.
     pub version_id: Option<String>,
+    /// The checksum stored with the object, if any.
+    pub checksum: Option<Checksum>,
+    /// How the service says the object is encrypted, when it says.
+    pub encryption: Option<EncryptionInfo>,
 }
 
 /// Bytes `start..=end` of an object (`end` absent: to the end).
@@ -194,6 +225,8 @@ pub struct CopyOptions {
     pub content_type: Option<String>,
     /// Replaces the source's metadata.
     pub metadata: Option<HashMap<String, String>>,
+    /// Server-side encryption of the copy instead of the backend's.
+    pub server_side_encryption: Option<EncryptionRequest>,
 }
 
 /// Options of one page of a listing.

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::config::MAX_SIGNED_URL_EXPIRATION;
+use crate::encryption::{Encryption, EncryptionRequest};
 use crate::error::{Error, Operation, Result};
 use crate::keys::validate_key;
 use crate::types::{
@@ -45,7 +46,7 @@ fn header_value(v: &str) -> bool {
 pub(crate) fn put_options(operation: Operation, key: &str, request: PutRequest) -> Result<PutOptions> {
     validate_key(operation, key)?;
     let invalid = |field: &str, why: String| Err(Error::invalid(operation, key, field, why));
-    let PutRequest { content_type, metadata, if_none_match, if_match, headers, tags } = request;
+    let PutRequest { content_type, metadata, if_none_match, if_match, headers, tags, checksum, server_side_encryption } = request;
     if !header_value(&content_type) {
         return invalid("contentType", "must be non-empty printable ASCII without CR or LF".into());
     }
@@ -80,7 +81,14 @@ pub(crate) fn put_options(operation: Operation, key: &str, request: PutRequest) 
     };
     let headers = object_headers(operation, key, headers)?;
     let tagging = tags.map(|t| tagging(operation, key, t)).transpose()?;
-    Ok(PutOptions { content_type, metadata, condition, headers, tagging })
+    let checksum = checksum.map(|c| c.parse().map_err(|why| Error::invalid(operation, key, "checksum", why))).transpose()?;
+    let encryption = server_side_encryption.map(|e| encryption(operation, key, e)).transpose()?;
+    Ok(PutOptions { content_type, metadata, condition, headers, tagging, checksum, encryption })
+}
+
+/// A call's `serverSideEncryption`, checked member by member.
+pub(crate) fn encryption(operation: Operation, key: &str, request: EncryptionRequest) -> Result<Encryption> {
+    request.check().map_err(|(member, why)| Error::invalid(operation, key, &format!("serverSideEncryption.{member}"), why))
 }
 
 /// An HTTP header token (a header name).
@@ -228,11 +236,53 @@ pub(crate) struct SignRequest<'a> {
     pub content_length: Option<u64>,
     pub response_content_type: Option<&'a str>,
     pub download_filename: Option<&'a str>,
+    /// The backend's encryption, when the URL's request must carry it.
+    pub encryption: Option<&'a Encryption>,
+    /// Its headers, signed: the requester must send them as they are.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl SignRequest<'_> {
+    /// The headers to send with the URL, for the caller.
+    pub(crate) fn owned_headers(&self) -> Vec<(String, String)> {
+        self.headers.iter().map(|(name, value)| ((*name).to_owned(), value.clone())).collect()
+    }
+}
+
+/// What a signed URL's request must carry of the backend's encryption: a
+/// PUT the headers that encrypt what it stores (a GET of an SSE-S3 or
+/// SSE-KMS object needs none); with SSE-C, GET and PUT the key, which is
+/// handed out only when the caller asks for it.
+fn url_encryption<'e>(
+    key: &str,
+    method: SignMethod,
+    include_customer_key: Option<bool>,
+    encryption: Option<&'e Encryption>,
+) -> Result<Option<&'e Encryption>> {
+    match (encryption, method) {
+        (Some(Encryption::Customer(_)), _) if include_customer_key != Some(true) => Err(Error::invalid(
+            Operation::SignUrl,
+            key,
+            "serverSideEncryption",
+            "is SSE-C: the service serves and stores such objects only for requests that send the key in headers, which a plain link \
+             or a browser form cannot; stream the object through download() or upload(), or pass includeCustomerKey: true to get the \
+             URL together with the headers its request must send (they hold the key)",
+        )),
+        (Some(e), _) if e.customer_key().is_some() => Ok(Some(e)),
+        (Some(e), SignMethod::Put) => Ok(Some(e)),
+        _ => Ok(None),
+    }
 }
 
 /// A signed URL's options. Options of the other method are errors: a GET
 /// URL cannot bind a content type or length, a PUT URL has no response.
-pub(crate) fn sign_url<'a>(key: &str, o: &'a SignUrlOptions, default_expiry: u32) -> Result<SignRequest<'a>> {
+/// `encryption` is the backend's.
+pub(crate) fn sign_url<'a>(
+    key: &str,
+    o: &'a SignUrlOptions,
+    default_expiry: u32,
+    encryption: Option<&'a Encryption>,
+) -> Result<SignRequest<'a>> {
     let op = Operation::SignUrl;
     validate_key(op, key)?;
     let invalid = |field: &str, why: &str| Err(Error::invalid(op, key, field, why));
@@ -266,14 +316,35 @@ pub(crate) fn sign_url<'a>(key: &str, o: &'a SignUrlOptions, default_expiry: u32
         SignMethod::Get if o.content_length.is_some() => invalid("contentLength", "applies to PUT URLs only"),
         SignMethod::Put if o.response_content_type.is_some() => invalid("responseContentType", "applies to GET URLs only"),
         SignMethod::Put if o.download_filename.is_some() => invalid("downloadFilename", "applies to GET URLs only"),
-        _ => Ok(SignRequest {
-            method,
-            expires_in: Duration::from_secs(seconds as u64),
-            content_type: o.content_type.as_deref(),
-            content_length,
-            response_content_type: o.response_content_type.as_deref(),
-            download_filename: o.download_filename.as_deref(),
-        }),
+        _ => {
+            let encryption = url_encryption(key, method, o.include_customer_key, encryption)?;
+            Ok(SignRequest {
+                method,
+                expires_in: Duration::from_secs(seconds as u64),
+                content_type: o.content_type.as_deref(),
+                content_length,
+                response_content_type: o.response_content_type.as_deref(),
+                download_filename: o.download_filename.as_deref(),
+                encryption,
+                headers: encryption.map(Encryption::write_headers).unwrap_or_default(),
+            })
+        }
+    }
+}
+
+/// The fields a POST form must send to store its object encrypted as the
+/// backend's option says. An SSE-C key would have to go to the browser in
+/// the form: refused.
+pub(crate) fn post_encryption(key: &str, encryption: Option<&Encryption>) -> Result<Vec<(&'static str, String)>> {
+    match encryption {
+        Some(Encryption::Customer(_)) => Err(Error::invalid(
+            Operation::PresignPost,
+            key,
+            "serverSideEncryption",
+            "is SSE-C: a form would have to hand the key to the browser; upload through upload() on the server instead",
+        )),
+        Some(e) => Ok(e.write_headers()),
+        None => Ok(Vec::new()),
     }
 }
 
@@ -362,11 +433,11 @@ mod tests {
     #[test]
     fn a_get_url_refuses_put_only_options_and_says_so() {
         let o = SignUrlOptions { content_type: Some("text/plain".into()), ..Default::default() };
-        let e = sign_url("k", &o, 900).err().unwrap();
+        let e = sign_url("k", &o, 900, None).err().unwrap();
         assert_eq!(e.reason(), "invalid_argument");
         assert!(e.to_string().contains("contentType: applies to PUT URLs only"), "{e}");
         let put = SignUrlOptions { method: Some("PUT".into()), content_type: Some("text/plain".into()), ..Default::default() };
-        assert_eq!(sign_url("k", &put, 900).ok().unwrap().content_type, Some("text/plain"));
+        assert_eq!(sign_url("k", &put, 900, None).ok().unwrap().content_type, Some("text/plain"));
     }
 
     #[test]

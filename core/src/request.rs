@@ -435,7 +435,11 @@ impl S3Core {
         let err = match sent {
             Ok(out) => {
                 let sum = from_answer(put.checksum, out.checksum_crc32, out.checksum_crc32_c, out.checksum_crc64_nvme, out.checksum_sha256);
-                return Ok(self.seen(UploadOutcome { etag: out.e_tag, version_id: out.version_id, checksum: sum.or_else(|| whole.cloned()) }));
+                return Ok(self.seen(UploadOutcome {
+                    etag: out.e_tag,
+                    version_id: out.version_id,
+                    checksum: sum.or_else(|| whole.cloned()),
+                }));
             }
             Err(e) => self.error(t.op, &t.key, e),
         };

@@ -49,7 +49,7 @@ export declare class NativeBackend {
   presignPost(options: PostFormOptions): Promise<PresignedPostResult>
   copy(fromKey: string, toKey: string, contentType?: string | undefined | null, metadata?: Record<string, string> | undefined | null, abort?: AbortHandle | undefined | null, serverSideEncryption?: EncryptionParams | undefined | null): Promise<UploadDone>
   list(prefix?: string | undefined | null, cursor?: string | undefined | null, limit?: number | undefined | null, abort?: AbortHandle | undefined | null): Promise<ListPageResult>
-  deleteMany(keys: Array<string>, abort?: AbortHandle | undefined | null): Promise<DeleteManyResult>
+  deleteMany(items: Array<DeleteItem>, abort?: AbortHandle | undefined | null): Promise<DeleteManyResult>
 }
 
 /** The reading end of a download. */
@@ -92,6 +92,12 @@ export interface ChecksumValue {
 export interface ConfigIssueInput {
   field: string
   message: string
+}
+
+/** A key of `deleteMany`, or one version of it. */
+export interface DeleteItem {
+  key: string
+  versionId?: string
 }
 
 export interface DeleteManyResult {

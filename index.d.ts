@@ -543,7 +543,8 @@ export declare class S3StorageBackend implements IStorageBackend {
   /** Every object under `prefix`; pages are fetched as the loop asks for them. */
   listAll(options?: ListAllOptions): AsyncIterableIterator<ObjectSummary>
   /** Rejects only when a request fails as a whole; retrying is safe. */
-  deleteMany(keys: readonly string[], options?: CallOptions): Promise<DeleteManyResult>
+  /** Keys, or `{ key, versionId }` for one version of a key (a versioned bucket). */
+  deleteMany(keys: readonly (string | { key: string; versionId?: string })[], options?: CallOptions): Promise<DeleteManyResult>
   createPresignedPost(params: PresignedPostParams, options?: CallOptions): Promise<PresignedPost>
   describe(): BackendDescription
   toJSON(): BackendDescription

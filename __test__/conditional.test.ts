@@ -195,7 +195,7 @@ describe('conditional downloads', () => {
 
 describe('versions', () => {
   // Only moto of our servers keeps versions (s3s-fs and Garage have no versioning).
-  it.skipIf(s3.server !== 'moto')('on a versioned bucket: upload returns versionId, head and download read a version, delete removes one version', async () => {
+  it.skipIf(s3.server !== 'moto')('on a versioned bucket: upload returns versionId, head and download read a version, delete and deleteMany remove one version', async () => {
     const bucket = `versioned-${Date.now()}`;
     const coords = { ...s3, bucket };
     expect((await s3Request(coords, 'PUT', `/${bucket}`)).status).toBe(200);
@@ -212,6 +212,25 @@ describe('versions', () => {
     expect((await readAll(await b.download(key, { versionId: v1.versionId }))).toString()).toBe('one');
     await b.delete(key, { versionId: v2.versionId });
     expect((await readAll(await b.download(key))).toString()).toBe('one');
+    // deleteMany takes versions too: the last one gone, nothing is left at the key.
+    const out = await b.deleteMany([{ key, versionId: v1.versionId }]);
+    expect(out).toEqual({ deleted: [key], failed: [] });
+    expect(await b.exists(key)).toBe(false);
+  });
+
+  it('deleteMany takes { key } items like keys, and checks a versionId before any request', async () => {
+    const keys = [uniqueKey('many-a'), uniqueKey('many-b')];
+    for (const key of keys) await backend.upload({ key, body: Buffer.from('x'), contentType: OCTET });
+    const out = await backend.deleteMany([keys[0], { key: keys[1] }]);
+    expect(out).toEqual({ deleted: keys, failed: [] });
+    for (const key of keys) expect(await backend.exists(key)).toBe(false);
+    const kept = uniqueKey('many-kept');
+    await backend.upload({ key: kept, body: Buffer.from('x'), contentType: OCTET });
+    const err = await rejection(backend.deleteMany([{ key: kept, versionId: 'bad\nid' }]));
+    expect(err.details).toMatchObject({ reason: 'invalid_argument', field: 'versionId' });
+    const other = await rejection(backend.deleteMany([{ key: kept, version: 'x' } as never]));
+    expect(other.details).toMatchObject({ reason: 'invalid_argument', field: 'keys[0].version' });
+    expect(await backend.exists(kept)).toBe(true);
   });
 
   it('on an unversioned bucket: no versionId in the upload result (Garage sends its internal one anyway), and a versionId on delete is checked before any request', async () => {

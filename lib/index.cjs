@@ -593,10 +593,23 @@ class S3StorageBackend {
    */
   async deleteMany(keys, opts) {
     if (!Array.isArray(keys)) throw this.#invalid('deleteMany', undefined, 'keys', 'must be an array of keys')
-    for (const key of keys) this.#checkKey('deleteMany', key)
-    const { signal } = this.#args('deleteMany', 'options', opts, keys[0])
-    if (keys.length === 0) return { deleted: [], failed: [] }
-    const out = await this.#run('deleteMany', keys[0], signal, (abort) => this.#native.deleteMany(keys, abort))
+    // A key, or { key, versionId? } for one version of it.
+    const items = keys.map((item, i) => {
+      // Anything but a plain object is a key, and checked as one below.
+      if (item === null || typeof item !== 'object' || Array.isArray(item)) return { key: item }
+      for (const name of Object.keys(item)) {
+        if (name !== 'key' && name !== 'versionId') throw this.#invalid('deleteMany', item.key, `keys[${i}].${name}`, 'unknown option')
+      }
+      if (item.versionId !== undefined && typeof item.versionId !== 'string') {
+        throw this.#invalid('deleteMany', item.key, `keys[${i}].versionId`, 'must be a string')
+      }
+      return { key: item.key, versionId: item.versionId }
+    })
+    for (const { key } of items) this.#checkKey('deleteMany', key)
+    const first = items[0]?.key
+    const { signal } = this.#args('deleteMany', 'options', opts, first)
+    if (items.length === 0) return { deleted: [], failed: [] }
+    const out = await this.#run('deleteMany', first, signal, (abort) => this.#native.deleteMany(items, abort))
     return {
       deleted: out.deleted,
       failed: out.failed.map(({ key, error }) => ({ key, error: buildError(this.#classes, JSON.parse(error)) })),

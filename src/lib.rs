@@ -12,7 +12,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use s3_storage_core::{
     BackendConfig, CancellationToken, Checksum, ConfigError, ConfigIssue, CopyOptions, Download, DownloadCloser, DownloadOptions,
-    EncryptionInfo, EncryptionRequest, ListOptions, ObjectHeaders, ObjectInfo, Operation, PostOptions, PutRequest, RequestEvent,
+    EncryptionInfo, EncryptionRequest, ListOptions, ObjectHeaders, ObjectInfo, ObjectVersion, Operation, PostOptions, PutRequest, RequestEvent,
     RequestHook, S3Backend, SignUrlOptions, SignedUrl, UploadOutcome, UploadSink,
 };
 
@@ -234,6 +234,19 @@ pub struct FailedDelete {
     pub key: String,
     /// The error's JSON description (see `lib/errors.cjs`).
     pub error: String,
+}
+
+/// A key of `deleteMany`, or one version of it.
+#[napi(object)]
+pub struct DeleteItem {
+    pub key: String,
+    pub version_id: Option<String>,
+}
+
+impl From<DeleteItem> for ObjectVersion {
+    fn from(i: DeleteItem) -> Self {
+        ObjectVersion { key: i.key, version_id: i.version_id }
+    }
 }
 
 #[napi(object)]
@@ -601,13 +614,14 @@ impl NativeBackend {
     pub fn delete_many<'env>(
         &self,
         env: &'env Env,
-        keys: Vec<String>,
+        items: Vec<DeleteItem>,
         abort: Option<&AbortHandle>,
     ) -> Result<PromiseRaw<'env, DeleteManyResult>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
+        let items = items.into_iter().map(Into::into).collect();
         env.spawn_future(async move {
-            let out = backend.delete_many(keys, &cancel).await.map_err(storage_error)?;
+            let out = backend.delete_many(items, &cancel).await.map_err(storage_error)?;
             Ok(DeleteManyResult {
                 deleted: out.deleted,
                 failed: out.failed.into_iter().map(|(key, e)| FailedDelete { key, error: e.to_json().to_string() }).collect(),

@@ -18,7 +18,7 @@ use crate::post_policy;
 use crate::request::{until_cancelled, GetMode, S3Core};
 use crate::time::{iso_millis, whole_second_now};
 use crate::types::{
-    CopyOptions, DeleteManyOutcome, DownloadOptions, ListOptions, ListPage, ObjectInfo, PostOptions, PresignedForm, PutOptions, PutRequest,
+    CopyOptions, DeleteManyOutcome, DownloadOptions, ListOptions, ListPage, ObjectInfo, ObjectVersion, PostOptions, PresignedForm, PutOptions, PutRequest,
     SignUrlOptions, SignedUrl, UploadOutcome,
 };
 use crate::upload::{Job, UploadSink};
@@ -225,15 +225,15 @@ impl S3Backend {
     /// Deletes any number of keys, 1,000 per request. Missing keys count as
     /// deleted. A failed request rejects (retrying is safe); keys the service
     /// refused one by one are in `failed`.
-    pub async fn delete_many(&self, keys: Vec<String>, signal: &CancellationToken) -> Result<DeleteManyOutcome> {
-        let keys = validate::delete_many(keys)?;
+    pub async fn delete_many(&self, items: Vec<ObjectVersion>, signal: &CancellationToken) -> Result<DeleteManyOutcome> {
+        let items = validate::delete_many(items)?;
         let mut outcome = DeleteManyOutcome::default();
-        for batch in keys.chunks(1000) {
-            let mut failed = until_cancelled(Operation::DeleteMany, &batch[0], signal, self.core.delete_objects(batch)).await?;
-            for key in batch {
-                match failed.remove(key) {
-                    Some(err) => outcome.failed.push((key.clone(), err)),
-                    None => outcome.deleted.push(key.clone()),
+        for batch in items.chunks(1000) {
+            let mut failed = until_cancelled(Operation::DeleteMany, &batch[0].key, signal, self.core.delete_objects(batch)).await?;
+            for item in batch {
+                match failed.remove(item) {
+                    Some(err) => outcome.failed.push((item.key.clone(), err)),
+                    None => outcome.deleted.push(item.key.clone()),
                 }
             }
         }

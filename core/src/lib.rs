@@ -51,7 +51,7 @@ pub use observe::{RequestEvent, RequestHook};
 pub use tokio_util::sync::CancellationToken;
 pub use types::{
     ByteRange, CopyOptions, DeleteManyOutcome, DownloadOptions, GetConditions, ListOptions, ListPage, ObjectHeaders, ObjectInfo,
-    ObjectSummary, PostOptions, PresignedForm, PutOptions, PutRequest, SignMethod, SignUrlOptions, SignedUrl, UploadOutcome,
+    ObjectSummary, ObjectVersion, PostOptions, PresignedForm, PutOptions, PutRequest, SignMethod, SignUrlOptions, SignedUrl, UploadOutcome,
     WriteCondition,
 };
 pub use upload::UploadSink;

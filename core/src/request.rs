@@ -41,7 +41,7 @@ use crate::progress::{watch, Progress};
 use crate::retry::backoff;
 use crate::time::iso_from_parts;
 use crate::types::{
-    ByteRange, GetConditions, ListPage, ObjectHeaders, ObjectInfo, ObjectSummary, PutOptions, SignMethod, UploadOutcome, WriteCondition,
+    ByteRange, GetConditions, ListPage, ObjectHeaders, ObjectInfo, ObjectSummary, ObjectVersion, PutOptions, SignMethod, UploadOutcome, WriteCondition,
 };
 
 /// A 404 on HEAD means "no such key" if the bucket answered within this window.
@@ -670,15 +670,18 @@ impl S3Core {
     }
 
     /// DeleteObjects of up to 1,000 keys; returns the keys the service refused.
-    pub(crate) async fn delete_objects(&self, keys: &[String]) -> Result<HashMap<String, Error>> {
+    pub(crate) async fn delete_objects(&self, items: &[ObjectVersion]) -> Result<HashMap<ObjectVersion, Error>> {
         let op = Operation::DeleteMany;
-        let objects = keys.iter().map(|k| ObjectIdentifier::builder().key(k).build().expect("key is set")).collect();
+        let identifier = |i: &ObjectVersion| ObjectIdentifier::builder().key(&i.key).set_version_id(i.version_id.clone()).build();
+        let objects = items.iter().map(|i| identifier(i).expect("key is set")).collect();
         let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build().expect("objects are set");
-        let sent = self.observe(op, &keys[0], self.client.delete_objects().bucket(self.bucket()).delete(delete).send()).await;
-        let out = self.seen(sent.map_err(|e| self.error(op, &keys[0], e))?);
+        let first = &items[0].key;
+        let sent = self.observe(op, first, self.client.delete_objects().bucket(self.bucket()).delete(delete).send()).await;
+        let out = self.seen(sent.map_err(|e| self.error(op, first, e))?);
         let mut failed = HashMap::new();
         for e in out.errors.unwrap_or_default() {
             let Some(key) = e.key else { continue };
+            let item = ObjectVersion { key: key.clone(), version_id: e.version_id.clone() };
             let detail = match (&e.code, &e.message) {
                 (Some(c), Some(m)) => format!("{c}: {m}"),
                 (Some(c), None) => c.clone(),
@@ -686,7 +689,7 @@ impl S3Core {
                 (None, None) => "refused".into(),
             };
             let info = ServiceInfo { status: None, code: e.code, request_id: None, detail };
-            failed.insert(key.clone(), classify(op, &key, self.bucket(), info, false));
+            failed.insert(item, classify(op, &key, self.bucket(), info, false));
         }
         Ok(failed)
     }

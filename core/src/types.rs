@@ -262,6 +262,15 @@ pub struct ListPage {
     pub next_cursor: Option<String>,
 }
 
+/// An object of `delete_many`: a key, or one version of it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectVersion {
+    /// The key.
+    pub key: String,
+    /// That version only (a versioned bucket); `None`: the key.
+    pub version_id: Option<String>,
+}
+
 /// What `delete_many` did with each key.
 #[derive(Debug, Clone, Default)]
 pub struct DeleteManyOutcome {

@@ -11,7 +11,7 @@ use crate::encryption::{Encryption, EncryptionRequest};
 use crate::error::{Error, Operation, Result};
 use crate::keys::validate_key;
 use crate::types::{
-    ByteRange, DownloadOptions, GetConditions, ListOptions, ObjectHeaders, PostOptions, PutOptions, PutRequest, SignMethod, SignUrlOptions,
+    ByteRange, DownloadOptions, GetConditions, ObjectVersion, ListOptions, ObjectHeaders, PostOptions, PutOptions, PutRequest, SignMethod, SignUrlOptions,
     WriteCondition,
 };
 
@@ -382,12 +382,12 @@ pub(crate) fn list(o: &ListOptions) -> Result<(&str, u32)> {
 }
 
 /// Keys of a `delete_many`: all valid, duplicates dropped, order kept.
-pub(crate) fn delete_many(keys: Vec<String>) -> Result<Vec<String>> {
-    for key in &keys {
-        validate_key(Operation::DeleteMany, key)?;
+pub(crate) fn delete_many(items: Vec<ObjectVersion>) -> Result<Vec<ObjectVersion>> {
+    for item in &items {
+        version_id(Operation::DeleteMany, &item.key, item.version_id.clone())?;
     }
     let mut seen = std::collections::HashSet::new();
-    Ok(keys.into_iter().filter(|k| seen.insert(k.clone())).collect())
+    Ok(items.into_iter().filter(|i| seen.insert(i.clone())).collect())
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use s3_storage_core::{
     BackendConfig, CancellationToken, Checksum, ConfigError, ConfigIssue, CopyOptions, Download, DownloadCloser, DownloadOptions,
-    EncryptionInfo, EncryptionRequest, ListOptions, ObjectHeaders, ObjectInfo, ObjectVersion, Operation, PostOptions, PutRequest, RequestEvent,
-    RequestHook, S3Backend, SignUrlOptions, SignedUrl, UploadOutcome, UploadSink,
+    EncryptionInfo, EncryptionRequest, ListOptions, ObjectHeaders, ObjectInfo, ObjectVersion, Operation, PostOptions, PutRequest,
+    RequestEvent, RequestHook, S3Backend, SignUrlOptions, SignedUrl, UploadOutcome, UploadSink,
 };
 
 /// Prefix of error messages that carry a JSON description for `lib/errors.cjs`.

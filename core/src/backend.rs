@@ -18,8 +18,8 @@ use crate::post_policy;
 use crate::request::{until_cancelled, GetMode, S3Core};
 use crate::time::{iso_millis, whole_second_now};
 use crate::types::{
-    CopyOptions, DeleteManyOutcome, DownloadOptions, ListOptions, ListPage, ObjectInfo, ObjectVersion, PostOptions, PresignedForm, PutOptions, PutRequest,
-    SignUrlOptions, SignedUrl, UploadOutcome,
+    CopyOptions, DeleteManyOutcome, DownloadOptions, ListOptions, ListPage, ObjectInfo, ObjectVersion, PostOptions, PresignedForm,
+    PutOptions, PutRequest, SignUrlOptions, SignedUrl, UploadOutcome,
 };
 use crate::upload::{Job, UploadSink};
 use crate::validate;

@@ -41,7 +41,8 @@ use crate::progress::{watch, Progress};
 use crate::retry::backoff;
 use crate::time::iso_from_parts;
 use crate::types::{
-    ByteRange, GetConditions, ListPage, ObjectHeaders, ObjectInfo, ObjectSummary, ObjectVersion, PutOptions, SignMethod, UploadOutcome, WriteCondition,
+    ByteRange, GetConditions, ListPage, ObjectHeaders, ObjectInfo, ObjectSummary, ObjectVersion, PutOptions, SignMethod, UploadOutcome,
+    WriteCondition,
 };
 
 /// A 404 on HEAD means "no such key" if the bucket answered within this window.

@@ -11,8 +11,8 @@ use crate::encryption::{Encryption, EncryptionRequest};
 use crate::error::{Error, Operation, Result};
 use crate::keys::validate_key;
 use crate::types::{
-    ByteRange, DownloadOptions, GetConditions, ObjectVersion, ListOptions, ObjectHeaders, PostOptions, PutOptions, PutRequest, SignMethod, SignUrlOptions,
-    WriteCondition,
+    ByteRange, DownloadOptions, GetConditions, ListOptions, ObjectHeaders, ObjectVersion, PostOptions, PutOptions, PutRequest, SignMethod,
+    SignUrlOptions, WriteCondition,
 };
 
 /// S3 caps user metadata (names and values) at 2 KB.

@@ -48,7 +48,14 @@ describe('upload({ checksum })', () => {
       const parts = await backend.upload({ key, body: Readable.from([data]), contentType: OCTET, checksum: algorithm });
       expect(parts.etag).toMatch(/-3"$/); // three parts
       expect(parts.checksum).toEqual(whole.checksum);
-      expect(sha256(await readAll(await backend.download(key)))).toBe(sha256(data));
+      if (s3.server === 'moto' && algorithm !== 'CRC32') {
+        // moto stores its own, wrong CRC32C / CRC64NVME value for a multipart object (not the
+        // one sent), so the download's verification refuses the bytes there.
+        const err = await readAll(await backend.download(key)).catch((e: unknown) => e);
+        expect((err as StorageError).details?.reason).toBe('checksum_mismatch');
+      } else {
+        expect(sha256(await readAll(await backend.download(key)))).toBe(sha256(data));
+      }
       expect(await unfinishedUploads(s3)).toEqual([]);
     },
   );

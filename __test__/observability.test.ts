@@ -113,9 +113,15 @@ describe('onRequest', () => {
     const { b: mp, take: takeMp } = observed(proxy.endpoint, { multipart: { partSize: 5 * MiB, threshold: 5 * MiB } });
     const key = uniqueKey('observe-mp');
     await mp.upload({ key, body: Buffer.alloc(6 * MiB, 1), contentType: OCTET });
-    const events = await takeMp(4);
-    expect(events.map((e) => e.s3Operation).sort()).toEqual(['CompleteMultipartUpload', 'CreateMultipartUpload', 'UploadPart', 'UploadPart']);
-    expect(events.every((e) => e.operation === 'upload' && e.status === 200 && e.key === key)).toBe(true);
+    // moto's CompleteMultipartUpload answer has a root element the SDK cannot read, so the
+    // backend checks with a HEAD that the object landed (docs/compatibility.md): one more event.
+    const moto = server.server === 'moto';
+    const events = await takeMp(moto ? 5 : 4);
+    const expected = ['CompleteMultipartUpload', 'CreateMultipartUpload', ...(moto ? ['HeadObject'] : []), 'UploadPart', 'UploadPart'];
+    expect(events.map((e) => e.s3Operation).sort()).toEqual(expected);
+    expect(events.every((e) => e.operation === 'upload' && e.key === key)).toBe(true);
+    // moto answers the Complete with 200 too; the SDK just cannot parse it.
+    expect(events.map((e) => e.status)).toEqual(events.map(() => 200));
   });
 
   it('attempts that get no answer: no status, a short error, one event per attempt', async () => {

@@ -149,25 +149,33 @@ macro_rules! with_checksum {
 pub(crate) use with_checksum;
 
 /// The checksum an answer carries (the first of the four S3 returns), for
-/// the algorithm asked for, or any when `algorithm` is `None`.
-pub(crate) fn from_answer(
-    algorithm: Option<ChecksumAlgorithm>,
-    crc32: Option<String>,
-    crc32c: Option<String>,
-    crc64nvme: Option<String>,
-    sha256: Option<String>,
-) -> Option<Checksum> {
-    let found = [
-        (ChecksumAlgorithm::Crc32, crc32),
-        (ChecksumAlgorithm::Crc32c, crc32c),
-        (ChecksumAlgorithm::Crc64Nvme, crc64nvme),
-        (ChecksumAlgorithm::Sha256, sha256),
-    ];
-    found
+/// the algorithm asked for, or any when `algorithm` is `None`. The values
+/// are CRC32, CRC32C, CRC64NVME and SHA-256, in that order.
+pub(crate) fn from_answer(algorithm: Option<ChecksumAlgorithm>, values: [Option<&str>; 4]) -> Option<Checksum> {
+    ChecksumAlgorithm::ALL
         .into_iter()
+        .zip(values)
         .filter(|(a, _)| algorithm.is_none_or(|want| want == *a))
-        .find_map(|(algorithm, value)| value.filter(|v| !v.is_empty()).map(|value| Checksum { algorithm, value }))
+        .find_map(|(algorithm, value)| value.filter(|v| !v.is_empty()).map(|v| Checksum { algorithm, value: v.to_owned() }))
 }
+
+/// [`from_answer`] of any SDK answer with the four `checksum_*` fields
+/// (PutObject, CompleteMultipartUpload, HeadObject, GetObject).
+macro_rules! answered_checksum {
+    ($out:expr, $algorithm:expr) => {{
+        let out = &$out;
+        $crate::checksum::from_answer(
+            $algorithm,
+            [
+                out.checksum_crc32.as_deref(),
+                out.checksum_crc32_c.as_deref(),
+                out.checksum_crc64_nvme.as_deref(),
+                out.checksum_sha256.as_deref(),
+            ],
+        )
+    }};
+}
+pub(crate) use answered_checksum;
 
 #[cfg(test)]
 mod tests {
@@ -186,9 +194,10 @@ mod tests {
 
     #[test]
     fn answers_give_the_algorithm_asked_for() {
-        let c = from_answer(Some(ChecksumAlgorithm::Crc32c), Some("a".into()), Some("b".into()), None, None);
+        let c = from_answer(Some(ChecksumAlgorithm::Crc32c), [Some("a"), Some("b"), None, None]);
         assert_eq!(c, Some(Checksum { algorithm: ChecksumAlgorithm::Crc32c, value: "b".into() }));
-        assert_eq!(from_answer(None, None, None, Some("c".into()), None).unwrap().algorithm, ChecksumAlgorithm::Crc64Nvme);
-        assert_eq!(from_answer(Some(ChecksumAlgorithm::Sha256), Some("a".into()), None, None, None), None);
+        assert_eq!(from_answer(None, [None, None, Some("c"), None]).unwrap().algorithm, ChecksumAlgorithm::Crc64Nvme);
+        assert_eq!(from_answer(Some(ChecksumAlgorithm::Sha256), [Some("a"), None, None, None]), None);
+        assert_eq!(from_answer(None, [Some(""), Some("d"), None, None]).unwrap().value, "d");
     }
 }

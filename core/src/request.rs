@@ -29,7 +29,7 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use crate::body::chunks_stream;
-use crate::checksum::{from_answer, with_checksum, Checksum};
+use crate::checksum::{answered_checksum, with_checksum, Checksum};
 use crate::classify::{classify, error_chain, from_sdk};
 use crate::client::{body_request_override, build_client, credentials_provider};
 use crate::config::BackendConfig;
@@ -55,6 +55,19 @@ macro_rules! send_long {
     ($core:expr, $request:expr) => {
         $request.customize().config_override($core.body_override.clone()).send()
     };
+}
+
+/// The caller's write condition on a PutObject or a CompleteMultipartUpload
+/// (two builder types, the same setters).
+macro_rules! on_condition {
+    ($request:expr, $condition:expr) => {{
+        let condition: &Option<WriteCondition> = $condition;
+        match condition {
+            Some(WriteCondition::Absent) => $request.if_none_match("*"),
+            Some(WriteCondition::Matches(etag)) => $request.if_match(etag),
+            None => $request,
+        }
+    }};
 }
 
 /// Sets what is stored with an object on a PutObject or a
@@ -339,15 +352,11 @@ impl S3Core {
                 let request = stored_with!(self.client.put_object().bucket(self.bucket()).key(&t.key), put);
                 let request = encrypted!(request, self.written(put.encryption.as_ref()));
                 let request = with_checksum!(request, checksum);
-                let request = match &put.condition {
-                    Some(WriteCondition::Absent) => request.if_none_match("*"),
-                    Some(WriteCondition::Matches(etag)) => request.if_match(etag),
-                    None => request,
-                };
+                let request = on_condition!(request, &put.condition);
                 self.observe(t.op, &t.key, send_long!(self, request.content_length(len as i64).body(body)))
             })
             .await?;
-        let sum = from_answer(put.checksum, out.checksum_crc32, out.checksum_crc32_c, out.checksum_crc64_nvme, out.checksum_sha256);
+        let sum = answered_checksum!(out, put.checksum);
         Ok(self.seen(UploadOutcome { etag: out.e_tag, version_id: out.version_id, checksum: sum.or_else(|| checksum.cloned()) }))
     }
 
@@ -427,15 +436,11 @@ impl S3Core {
             Some(_) => with_checksum!(request, whole).checksum_type(ChecksumType::FullObject),
             None => request,
         };
-        let request = match &put.condition {
-            Some(WriteCondition::Absent) => request.if_none_match("*"),
-            Some(WriteCondition::Matches(etag)) => request.if_match(etag),
-            None => request,
-        };
+        let request = on_condition!(request, &put.condition);
         let sent = self.observe(t.op, &t.key, request.send()).await;
         let err = match sent {
             Ok(out) => {
-                let sum = from_answer(put.checksum, out.checksum_crc32, out.checksum_crc32_c, out.checksum_crc64_nvme, out.checksum_sha256);
+                let sum = answered_checksum!(out, put.checksum);
                 return Ok(self.seen(UploadOutcome {
                     etag: out.e_tag,
                     version_id: out.version_id,
@@ -590,6 +595,7 @@ impl S3Core {
         let request = with_customer_key!(request, self.read_key());
         let err = match self.observe(op, key, request.send()).await {
             Ok(out) => {
+                let checksum = answered_checksum!(out, None);
                 let date = |t: aws_sdk_s3::primitives::DateTime| iso_from_parts(t.secs(), t.subsec_nanos());
                 #[allow(deprecated)] // `expires` as a date; `expires_string` is the raw header
                 let expires = out.expires.and_then(date).or(out.expires_string);
@@ -608,7 +614,7 @@ impl S3Core {
                         storage_class: out.storage_class.map(|c| c.as_str().to_owned()),
                     },
                     version_id: out.version_id,
-                    checksum: from_answer(None, out.checksum_crc32, out.checksum_crc32_c, out.checksum_crc64_nvme, out.checksum_sha256),
+                    checksum,
                     encryption: encryption_info(
                         out.server_side_encryption.as_ref(),
                         out.ssekms_key_id,

@@ -11,7 +11,7 @@ use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::types::ChecksumType;
 
-use crate::checksum::{from_answer, Checksum, Hasher};
+use crate::checksum::{answered_checksum, Checksum, Hasher};
 use crate::error::{Error, Operation, Result};
 
 /// The checksum of the whole object an answer carries, if it can be
@@ -31,26 +31,12 @@ fn is_composite(value: &str) -> bool {
 
 /// The full-object checksum of a GetObject answer.
 pub(crate) fn of_get(out: &GetObjectOutput) -> Option<Checksum> {
-    let found = from_answer(
-        None,
-        out.checksum_crc32.clone(),
-        out.checksum_crc32_c.clone(),
-        out.checksum_crc64_nvme.clone(),
-        out.checksum_sha256.clone(),
-    );
-    full_object(found, out.checksum_type.as_ref())
+    full_object(answered_checksum!(out, None), out.checksum_type.as_ref())
 }
 
 /// The full-object checksum of a HeadObject answer.
 pub(crate) fn of_head(out: &HeadObjectOutput) -> Option<Checksum> {
-    let found = from_answer(
-        None,
-        out.checksum_crc32.clone(),
-        out.checksum_crc32_c.clone(),
-        out.checksum_crc64_nvme.clone(),
-        out.checksum_sha256.clone(),
-    );
-    full_object(found, out.checksum_type.as_ref())
+    full_object(answered_checksum!(out, None), out.checksum_type.as_ref())
 }
 
 /// The running checksum of a download, and the value it must reach.

@@ -1,17 +1,37 @@
 #!/usr/bin/env node
 // Parallel ranged downloads against the bench server (s3s-fs pinned to one core, TCP_NODELAY):
-// a 256 MiB object read with download(key, { concurrency }) for 1, 2, 4 and 8, interleaved
-// rounds, medians of MB/s and the peak RSS growth of each read.
-//   node bench/parallel-download.mjs [--rounds 3] [--mib 256]
+// an object read with download(key, { concurrency }) for 1, 2, 4 and 8, interleaved
+// rounds (the order rotates each round), medians of MB/s and the peak RSS growth of each read.
+//   node --expose-gc bench/parallel-download.mjs [--rounds 5] [--mib 256] [--save bench/results/<name>]
+// --save writes <name>.json (every sample) and <name>.md (the table, generated from it);
+// README.md cites such a file, never figures typed in by hand.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startBenchServer } from './lib/server.mjs';
 import { S3StorageBackend } from '../lib/index.mjs';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, mib: { type: 'string', default: '256' } } });
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: { rounds: { type: 'string', default: '5' }, mib: { type: 'string', default: '256' }, save: { type: 'string' } },
+});
 const rounds = Number(values.rounds);
 const size = Number(values.mib) * 1024 * 1024;
+const LEVELS = [1, 2, 4, 8];
+const started = Date.now();
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
 const server = await startBenchServer();
+const samples = [];
+let describe;
 try {
   const b = new S3StorageBackend({
     bucket: server.bucket,
@@ -19,10 +39,11 @@ try {
     region: server.region,
     credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
   });
+  describe = b.describe();
   await b.upload({ key: 'parallel/object', body: randomBytes(size), contentType: 'application/octet-stream' });
-  const results = new Map();
   for (let round = 0; round < rounds; round++) {
-    for (const concurrency of [1, 2, 4, 8]) {
+    const order = LEVELS.map((_, i) => LEVELS[(round + i) % LEVELS.length]);
+    for (const concurrency of order) {
       globalThis.gc?.();
       const rss0 = process.memoryUsage.rss();
       let peak = rss0;
@@ -34,18 +55,62 @@ try {
       }
       const s = (performance.now() - t) / 1000;
       if (n !== size) throw new Error(`read ${n} bytes, expected ${size}`);
-      const r = results.get(concurrency) ?? [];
-      r.push({ mbs: size / 1e6 / s, rss: (peak - rss0) / 1048576 });
-      results.set(concurrency, r);
+      samples.push({ round: round + 1, concurrency, mbs: size / 1e6 / s, rssGrowthMiB: (peak - rss0) / 1048576 });
     }
-  }
-  const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  console.log(`| concurrency | MB/s (median of ${rounds}) | min–max | peak RSS growth MiB (max) |`);
-  console.log('|---|---|---|---|');
-  for (const [c, r] of results) {
-    const mbs = r.map((x) => x.mbs);
-    console.log(`| ${c} | ${median([...mbs]).toFixed(0)} | ${Math.min(...mbs).toFixed(0)}–${Math.max(...mbs).toFixed(0)} | ${Math.max(...r.map((x) => x.rss)).toFixed(1)} |`);
   }
 } finally {
   await server.stop();
+}
+
+const rows = LEVELS.map((c) => {
+  const r = samples.filter((x) => x.concurrency === c);
+  const mbs = r.map((x) => x.mbs);
+  return { concurrency: c, medianMBs: median(mbs), minMBs: Math.min(...mbs), maxMBs: Math.max(...mbs), maxRssGrowthMiB: Math.max(...r.map((x) => x.rssGrowthMiB)) };
+});
+const table = [
+  `| concurrency | MB/s (median of ${rounds}) | min–max | peak RSS growth MiB (max) |`,
+  '|---|---|---|---|',
+  ...rows.map((r) => `| ${r.concurrency} | ${r.medianMBs.toFixed(0)} | ${r.minMBs.toFixed(0)}–${r.maxMBs.toFixed(0)} | ${r.maxRssGrowthMiB.toFixed(1)} |`),
+];
+console.log(table.join('\n'));
+
+if (values.save) {
+  const base = path.resolve(values.save.replace(/\.(json|md)$/, ''));
+  const gitHead = (() => {
+    try {
+      return execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    } catch {
+      return undefined;
+    }
+  })();
+  const result = {
+    date: new Date().toISOString(),
+    command: `node ${process.execArgv.join(' ')} bench/parallel-download.mjs --rounds ${rounds} --mib ${values.mib} --save ${values.save}`.replace(/ +/g, ' '),
+    durationS: (Date.now() - started) / 1000,
+    commit: gitHead,
+    node: process.version,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    loadavgAtEnd: os.loadavg(),
+    gcExposed: typeof globalThis.gc === 'function',
+    objectBytes: size,
+    rounds,
+    multipart: describe?.multipart,
+    samples,
+    rows,
+  };
+  mkdirSync(path.dirname(base), { recursive: true });
+  writeFileSync(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  const md = [
+    `# Parallel download (\`download(key, { concurrency })\`)`,
+    '',
+    `Generated by \`bench/parallel-download.mjs\` from \`${path.relative(root, base)}.json\` (\`${result.command}\`, ${result.date}, commit ${gitHead ?? '?'}, Node ${result.node}, ${result.cpus} × ${result.cpuModel}; load average at the end ${result.loadavgAtEnd.map((x) => x.toFixed(2)).join(' / ')}).`,
+    '',
+    `One ${values.mib} MiB object on the bench server (s3s-fs pinned to one core when \`taskset\` is available, TCP_NODELAY forced), read whole by each concurrency in turn by one process (not pinned); the order rotates each round. MB/s = bytes / wall time (MB = 10⁶ bytes); RSS growth = peak \`process.memoryUsage.rss()\` during the read (sampled per chunk) minus RSS before it${result.gcExposed ? ', after `gc()`' : ' (run without `--expose-gc`: no `gc()` before each read)'}.`,
+    '',
+    ...table,
+    '',
+  ].join('\n');
+  writeFileSync(`${base}.md`, md);
+  console.log(`wrote ${path.relative(root, base)}.json and .md`);
 }

@@ -1,6 +1,7 @@
 // AWS SDK for JavaScript v3 as a TypeScript backend uses it: S3Client with
 // forcePathStyle, PutObject/GetObject/HeadObject/DeleteObject, lib-storage
-// Upload for streams of unknown length, s3-request-presigner for URLs. Defaults
+// Upload for streams of unknown length (with our backend's part size and parts
+// in flight, from bench/run.mjs), s3-request-presigner for URLs. Defaults
 // everywhere else (including the SDK's default request checksums).
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -8,7 +9,9 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 
 export const label = 'AWS SDK v3';
 
-export function create(s) {
+/** s: the server; opts.multipart: { partSize, queueSize } read from our backend's describe(). */
+export function create(s, opts) {
+  const { partSize, queueSize } = opts.multipart;
   const client = new S3Client({
     region: s.region,
     endpoint: s.endpoint,
@@ -35,12 +38,10 @@ export function create(s) {
     },
     del: (key) => client.send(new DeleteObjectCommand({ Bucket, Key: key })),
     uploadBuffer: (key, buf) => client.send(new PutObjectCommand({ Bucket, Key: key, Body: buf, ContentType: CT })),
-    uploadStream: (key, readable) => new Upload({ client, params: { Bucket, Key: key, Body: readable, ContentType: CT } }).done(),
-    async download(key) {
+    uploadStream: (key, readable) => new Upload({ client, params: { Bucket, Key: key, Body: readable, ContentType: CT }, partSize, queueSize }).done(),
+    async downloadStream(key) {
       const r = await client.send(new GetObjectCommand({ Bucket, Key: key }));
-      let n = 0;
-      for await (const c of r.Body) n += c.length;
-      return n;
+      return r.Body;
     },
   };
 }

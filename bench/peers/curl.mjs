@@ -1,6 +1,7 @@
 // curl with presigned URLs: the wire limit. URLs are signed (AWS presigner)
 // before the clock starts; small-object ops run as one `curl --parallel`
-// process per phase, large transfers as one curl process each.
+// process per phase, large transfers as one curl process each. What curl
+// downloads goes to files (on /dev/shm), hashed by the worker after the clock.
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { spawn } from 'node:child_process';
@@ -49,12 +50,17 @@ export function create(s) {
   const BASE = ['-sS', '-f', '--http1.1', '-H', 'Expect:'];
   const api = {
     isCurl: true,
-    /** Prepared batch: sign every URL now, return a function that runs curl once. */
-    async prepareBatch(op, keys, concurrency, bodyFile) {
+    /**
+     * Prepared batch: sign every URL now, return a function that runs curl once.
+     * bodyFile: what a put sends. outDir: GET bodies go to outDir/<index> (hashed after the clock
+     * stops), else to /dev/null. timing: print each transfer's time_total; the function then
+     * returns { latenciesMs } in transfer order.
+     */
+    async prepareBatch(op, keys, concurrency, { bodyFile, outDir, timing = false } = {}) {
       const Cmd = { put: PutObjectCommand, head: HeadObjectCommand, get: GetObjectCommand, del: DeleteObjectCommand }[op];
       const lines = [];
-      for (const key of keys) {
-        lines.push(`url = ${q(await sign(Cmd, key))}`, 'output = "/dev/null"');
+      for (const [i, key] of keys.entries()) {
+        lines.push(`url = ${q(await sign(Cmd, key))}`, `output = ${q(outDir && op === 'get' ? path.join(outDir, String(i)) : '/dev/null')}`);
         if (op === 'put') lines.push(`upload-file = ${q(bodyFile)}`);
       }
       const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-curlcfg-'));
@@ -64,10 +70,12 @@ export function create(s) {
       if (concurrency > 1) args.push('--parallel', '--parallel-max', String(concurrency));
       if (op === 'head') args.push('-I');
       if (op === 'del') args.push('-X', 'DELETE');
+      if (timing) args.push('-w', '%{time_total}\\n');
       args.push('-K', cfg);
       return async () => {
         try {
-          await run('curl', args);
+          const r = await run('curl', args);
+          return timing ? { latenciesMs: r.out.split('\n').filter(Boolean).map((l) => Number(l) * 1000) } : {};
         } finally {
           rmSync(dir, { recursive: true, force: true });
         }
@@ -102,10 +110,11 @@ export function create(s) {
         }
       };
     },
-    async prepareDownload(key) {
+    /** The body goes to outFile (on /dev/shm; hashed after the clock stops). */
+    async prepareDownload(key, outFile) {
       const url = await sign(GetObjectCommand, key);
       return async () => {
-        const r = await run('curl', [...BASE, '-o', '/dev/null', '-w', '%{size_download}', url], { measureRss: true });
+        const r = await run('curl', [...BASE, '-o', outFile, '-w', '%{size_download}', url], { measureRss: true });
         return { bytes: Number(r.out.trim()), peakRssKiB: r.peakRssKiB };
       };
     },

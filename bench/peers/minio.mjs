@@ -1,11 +1,14 @@
-// minio-js (npm minio), path-style. Its multipart path (Buffers over 64 MiB,
-// streams of unknown length) first calls ListMultipartUploads, which s3s-fs
-// does not implement: those workloads fail here, as they would for users.
+// minio-js (npm minio), path-style, with our backend's part size (minio-js
+// uploads one part at a time: it has no setting for parts in flight). Its
+// multipart path (Buffers over one part, streams of unknown length) first calls
+// ListMultipartUploads, which s3s-fs does not implement: those workloads fail
+// here, as they would for users.
 import * as Minio from 'minio';
 
 export const label = 'minio-js';
 
-export function create(s) {
+/** s: the server; opts.multipart.partSize read from our backend's describe(). */
+export function create(s, opts) {
   const u = new URL(s.endpoint);
   const c = new Minio.Client({
     endPoint: u.hostname,
@@ -15,6 +18,7 @@ export function create(s) {
     secretKey: s.secretAccessKey,
     region: s.region,
     pathStyle: true,
+    partSize: opts.multipart.partSize,
   });
   const B = s.bucket;
   const meta = { 'Content-Type': 'application/octet-stream' };
@@ -38,10 +42,6 @@ export function create(s) {
     del: (key) => c.removeObject(B, key),
     uploadBuffer: (key, buf) => c.putObject(B, key, buf, buf.length, meta),
     uploadStream: (key, readable) => c.putObject(B, key, readable, undefined, meta),
-    async download(key) {
-      let n = 0;
-      for await (const ch of await c.getObject(B, key)) n += ch.length;
-      return n;
-    },
+    downloadStream: (key) => c.getObject(B, key),
   };
 }

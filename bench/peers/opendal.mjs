@@ -3,9 +3,9 @@ import { Operator } from 'opendal';
 
 export const label = 'OpenDAL 0.49.2';
 
-const MiB = 1024 * 1024;
-
-export function create(s) {
+/** s: the server; opts.multipart: { partSize, queueSize } read from our backend's describe(); opts.readChunk: bytes per read. */
+export function create(s, opts) {
+  const { partSize, queueSize } = opts.multipart;
   const op = new Operator('s3', {
     bucket: s.bucket,
     region: s.region,
@@ -23,18 +23,16 @@ export function create(s) {
     get: (key) => op.read(key),
     del: (key) => op.delete(key),
     uploadBuffer: (key, buf) => op.write(key, buf, { contentType: CT }),
-    // Multipart with the same part size and parallelism as ours (8 MiB, 4 in flight).
+    // Multipart with the same part size and parts in flight as ours.
     async uploadStream(key, readable) {
-      const w = await op.writer(key, { contentType: CT, chunk: BigInt(8 * MiB), concurrent: 4 });
+      const w = await op.writer(key, { contentType: CT, chunk: BigInt(partSize), concurrent: queueSize });
       const { pipeline } = await import('node:stream/promises');
       await pipeline(readable, w.createWriteStream());
     },
-    // 1 MiB reads, as ours does (the binding's default highWaterMark is 16 KiB).
-    async download(key) {
+    // Reads of opts.readChunk bytes, as ours delivers (the binding's default highWaterMark is 16 KiB).
+    async downloadStream(key) {
       const r = await op.reader(key);
-      let n = 0;
-      for await (const c of r.createReadStream({ highWaterMark: MiB })) n += c.length;
-      return n;
+      return r.createReadStream({ highWaterMark: opts.readChunk });
     },
   };
 }

@@ -6,7 +6,9 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::RequestId;
 use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
 
 use crate::error::{Error, Operation, ServiceInfo};
 
@@ -80,12 +82,7 @@ pub(crate) struct NoRetryOnRejectedCertificate;
 
 impl ClassifyRetry for NoRetryOnRejectedCertificate {
     fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
-        let rejected = ctx
-            .output_or_error()
-            .and_then(|r| r.err())
-            .and_then(|e| e.as_connector_error())
-            .and_then(|e| rustls_error(e))
-            .is_some_and(|tls| matches!(tls, rustls::Error::InvalidCertificate(_)));
+        let rejected = ctx.output_or_error().and_then(|r| r.err()).and_then(|e| e.as_connector_error()).is_some_and(rejected_certificate);
         if rejected {
             RetryAction::RetryForbidden
         } else {
@@ -95,6 +92,33 @@ impl ClassifyRetry for NoRetryOnRejectedCertificate {
 
     fn name(&self) -> &'static str {
         "no retry on a rejected TLS certificate"
+    }
+}
+
+/// The connection failed because its TLS certificate was rejected.
+pub(crate) fn rejected_certificate(err: &ConnectorError) -> bool {
+    rustls_error(err).is_some_and(|tls| matches!(tls, rustls::Error::InvalidCertificate(_)))
+}
+
+/// Whether a failed attempt of direct.rs is tried again: what the SDK's
+/// standard classifiers retry for S3 (its transient-error, error-code and
+/// status-code classifiers), and [`NoRetryOnRejectedCertificate`].
+pub(crate) fn retryable<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    match err {
+        SdkError::DispatchFailure(failure) => {
+            let connector = failure.as_connector_error();
+            connector.is_some_and(|c| (c.is_io() || c.is_timeout() || c.as_other().is_some()) && !rejected_certificate(c))
+        }
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(_) => {
+            let code = err.code().unwrap_or("");
+            let status = err.raw_response().map_or(0, |r| r.status().as_u16());
+            THROTTLING_ERRORS.contains(&code)
+                || TRANSIENT_ERRORS.contains(&code)
+                || code == "InternalError"
+                || matches!(status, 500 | 502 | 503 | 504)
+        }
+        _ => false,
     }
 }
 

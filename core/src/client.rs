@@ -14,7 +14,8 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::Client;
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
-use aws_smithy_http_client::ConnectorBuilder;
+use aws_smithy_async::rt::sleep::default_async_sleep;
+use aws_smithy_http_client::{Connector, ConnectorBuilder};
 use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::http::{
@@ -34,8 +35,9 @@ use crate::retry::sdk_retry_config;
 /// Builds the client synchronously: no network and no file reads happen
 /// until the first request, so a constructor can call this. `observing`,
 /// when given, is told of every HTTP attempt (observe.rs); without it no
-/// interceptor is registered.
-pub(crate) fn build_client(config: &BackendConfig, credentials: SharedCredentialsProvider, observing: Option<Observing>) -> Client {
+/// interceptor is registered. `http` is the connection pool it shares with
+/// direct.rs.
+pub(crate) fn build_client(config: &BackendConfig, credentials: SharedCredentialsProvider, observing: Option<Observing>, http: Http) -> Client {
     let region = Region::new(config.region.clone());
     let mut builder = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -62,7 +64,7 @@ pub(crate) fn build_client(config: &BackendConfig, credentials: SharedCredential
                 .operation_attempt_timeout(Duration::from_millis(config.timeouts.request_ms))
                 .build(),
         );
-    builder = builder.credentials_provider(credentials).http_client(http_client(config));
+    builder = builder.credentials_provider(credentials).http_client(SharedHttpClient::new(http));
     if let Some(endpoint) = &config.endpoint {
         builder = builder.endpoint_url(endpoint.clone());
     }
@@ -72,91 +74,119 @@ pub(crate) fn build_client(config: &BackendConfig, credentials: SharedCredential
     Client::from_conf(builder.build())
 }
 
-/// The SDK's HTTP client, with our proxy decision and trust store. Nothing
-/// is loaded here: each connector (one per timeout setting) is built on its
-/// first request, and the system's root certificates only when TLS is used
-/// without `tls.ca`.
-fn http_client(config: &BackendConfig) -> SharedHttpClient {
-    // A plain-HTTP endpoint (MinIO on a private network, tests) needs no TLS,
-    // unless the proxy itself is https://: skipping it saves loading and
-    // parsing the system's root certificates (~3–5 ms of every cold start).
-    let endpoint_tls = config.endpoint.as_deref().is_none_or(|e| e.starts_with("https://"));
-    let direct = connector_client(config, endpoint_tls, ProxyConfig::disabled());
-    let Some(proxy) = config.effective_proxy() else {
-        return direct;
-    };
-    let via_proxy = ProxyConfig::all(proxy.url.with_credentials()).expect("proxy.rs checked the URL");
-    let proxied = connector_client(config, endpoint_tls || proxy.url.is_tls(), via_proxy);
-    // One known host: effective_proxy() already applied NO_PROXY to it.
-    if proxy.no_proxy.is_empty() || config.fixed_host().is_some() {
-        return proxied;
-    }
-    SharedHttpClient::new(Routed { direct, proxied, no_proxy: Arc::new(proxy.no_proxy.clone()), cache: Mutex::default() })
+/// The connector settings every request uses (the SDK derives the same from
+/// the client's timeout config): requests with the same settings share one
+/// connector, so one connection pool.
+pub(crate) fn connector_settings(config: &BackendConfig) -> HttpConnectorSettings {
+    HttpConnectorSettings::builder().connect_timeout(Duration::from_millis(config.timeouts.connect_ms)).build()
 }
 
-/// An HTTP client whose connectors are the SDK's, with this proxy setting
-/// (the SDK's own default client would read the proxy variables itself, on
-/// the first request, with hyper-util's rules) and, with `tls`, rustls
-/// trusting `tls.ca` alone when it is given, else the system's roots.
-fn connector_client(config: &BackendConfig, tls: bool, proxy: ProxyConfig) -> SharedHttpClient {
-    let trust = config.tls_ca.as_ref().map(|ca| TrustStore::empty().with_pem_certificate(ca.pem().as_bytes()));
-    aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, components| {
-        let mut builder = ConnectorBuilder::default();
-        builder.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            builder.set_sleep_impl(components.sleep_impl());
-        }
-        builder.set_proxy_config(Some(proxy.clone()));
-        if !tls {
-            return builder.build_http();
-        }
-        let mut builder = builder.tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
-        if let Some(trust) = &trust {
-            let context = TlsContext::builder().with_trust_store(trust.clone()).build().expect("a trust store is a valid TLS context");
-            builder = builder.tls_context(context);
-        }
-        builder.build()
-    })
-}
+/// The SDK's HTTP client (hyper, rustls), with our proxy decision and trust
+/// store, and one connector (one connection pool) per timeout setting,
+/// shared by the SDK client and direct.rs. Nothing is loaded here: each
+/// connector is built on its first request, and the system's root
+/// certificates only when TLS is used without `tls.ca`.
+#[derive(Debug, Clone)]
+pub(crate) struct Http(Arc<Stack>);
 
-/// Sends each request through the proxy unless `NO_PROXY` names its host
-/// (virtual-hosted buckets and AWS's regional hosts are only known per request).
 #[derive(Debug)]
-struct Routed {
-    direct: SharedHttpClient,
-    proxied: SharedHttpClient,
-    no_proxy: Arc<NoProxy>,
-    /// One routed connector per timeout setting, as the SDK's clients cache theirs.
+struct Stack {
+    direct: Maker,
+    /// Through the proxy; with the hosts `NO_PROXY` sends direct, when they
+    /// can only be told per request (virtual-hosted buckets, AWS's hosts).
+    proxied: Option<(Maker, Option<Arc<NoProxy>>)>,
     cache: Mutex<Vec<(TimeoutKey, SharedHttpConnector)>>,
 }
 
 /// Connect and read timeouts: what tells connector settings apart.
 type TimeoutKey = (Option<Duration>, Option<Duration>);
 
-impl HttpClient for Routed {
-    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+impl Http {
+    pub(crate) fn new(config: &BackendConfig) -> Self {
+        // A plain-HTTP endpoint (MinIO on a private network, tests) needs no TLS,
+        // unless the proxy itself is https://: skipping it saves loading and
+        // parsing the system's root certificates (~3–5 ms of every cold start).
+        let endpoint_tls = config.endpoint.as_deref().is_none_or(|e| e.starts_with("https://"));
+        let trust = config.tls_ca.as_ref().map(|ca| TrustStore::empty().with_pem_certificate(ca.pem().as_bytes()));
+        let direct = Maker { tls: endpoint_tls, proxy: ProxyConfig::disabled(), trust: trust.clone() };
+        let proxied = config.effective_proxy().map(|proxy| {
+            let via_proxy = ProxyConfig::all(proxy.url.with_credentials()).expect("proxy.rs checked the URL");
+            let maker = Maker { tls: endpoint_tls || proxy.url.is_tls(), proxy: via_proxy, trust };
+            // One known host: effective_proxy() already applied NO_PROXY to it.
+            let routed = !(proxy.no_proxy.is_empty() || config.fixed_host().is_some());
+            (maker, routed.then(|| Arc::new(proxy.no_proxy.clone())))
+        });
+        Http(Arc::new(Stack { direct, proxied, cache: Mutex::default() }))
+    }
+
+    /// The connector (and its connection pool) for these settings.
+    pub(crate) fn connector(&self, settings: &HttpConnectorSettings) -> SharedHttpConnector {
         let key = (settings.connect_timeout(), settings.read_timeout());
-        let mut cache = self.cache.lock().expect("connector cache");
+        let mut cache = self.0.cache.lock().expect("connector cache");
         if let Some((_, connector)) = cache.iter().find(|(k, _)| *k == key) {
             return connector.clone();
         }
-        let connector = SharedHttpConnector::new(RoutedConnector {
-            direct: self.direct.http_connector(settings, components),
-            proxied: self.proxied.http_connector(settings, components),
-            no_proxy: self.no_proxy.clone(),
-        });
+        let connector = match &self.0.proxied {
+            None => SharedHttpConnector::new(self.0.direct.make(Some(settings))),
+            Some((proxied, None)) => SharedHttpConnector::new(proxied.make(Some(settings))),
+            Some((proxied, Some(no_proxy))) => SharedHttpConnector::new(RoutedConnector {
+                direct: SharedHttpConnector::new(self.0.direct.make(Some(settings))),
+                proxied: SharedHttpConnector::new(proxied.make(Some(settings))),
+                no_proxy: no_proxy.clone(),
+            }),
+        };
         cache.push((key, connector.clone()));
         connector
     }
+}
 
-    /// The SDK's clients set up their TLS (the system's roots) here, when
-    /// the SDK client is built rather than on the first request.
-    fn validate_base_client_config(&self, components: &RuntimeComponentsBuilder, cfg: &ConfigBag) -> Result<(), BoxError> {
-        self.direct.validate_base_client_config(components, cfg)?;
-        self.proxied.validate_base_client_config(components, cfg)
+impl HttpClient for Http {
+    fn http_connector(&self, settings: &HttpConnectorSettings, _components: &RuntimeComponents) -> SharedHttpConnector {
+        self.connector(settings)
+    }
+
+    /// As the SDK's own clients do, TLS is set up (the system's roots loaded)
+    /// when the SDK client is built rather than on the first request.
+    fn validate_base_client_config(&self, _components: &RuntimeComponentsBuilder, _cfg: &ConfigBag) -> Result<(), BoxError> {
+        let _ = self.0.direct.make(None);
+        if let Some((proxied, _)) = &self.0.proxied {
+            let _ = proxied.make(None);
+        }
+        Ok(())
     }
 }
 
+/// Builds the SDK's connectors with one proxy setting (the SDK's own default
+/// client would read the proxy variables itself, on the first request, with
+/// hyper-util's rules) and, with `tls`, rustls trusting `tls.ca` alone when
+/// it is given, else the system's roots.
+#[derive(Debug)]
+struct Maker {
+    tls: bool,
+    proxy: ProxyConfig,
+    trust: Option<TrustStore>,
+}
+
+impl Maker {
+    fn make(&self, settings: Option<&HttpConnectorSettings>) -> Connector {
+        let mut builder = ConnectorBuilder::default();
+        builder.set_connector_settings(settings.cloned());
+        builder.set_sleep_impl(Some(default_async_sleep().expect("tokio's sleep")));
+        builder.set_proxy_config(Some(self.proxy.clone()));
+        if !self.tls {
+            return builder.build_http();
+        }
+        let mut builder = builder.tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        if let Some(trust) = &self.trust {
+            let context = TlsContext::builder().with_trust_store(trust.clone()).build().expect("a trust store is a valid TLS context");
+            builder = builder.tls_context(context);
+        }
+        builder.build()
+    }
+}
+
+/// Sends each request through the proxy unless `NO_PROXY` names its host
+/// (virtual-hosted buckets and AWS's regional hosts are only known per request).
 #[derive(Debug)]
 struct RoutedConnector {
     direct: SharedHttpConnector,

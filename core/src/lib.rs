@@ -20,6 +20,7 @@ mod classify;
 mod client;
 pub mod config;
 mod copy;
+mod direct;
 mod download;
 mod encryption;
 pub mod error;

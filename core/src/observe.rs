@@ -116,6 +116,49 @@ impl Observing {
     }
 }
 
+impl Observing {
+    /// An attempt direct.rs sends (it runs no interceptor), reported as the
+    /// [`Observer`] reports the SDK's: when it ends, or as abandoned when it
+    /// is dropped first.
+    pub(crate) fn attempt(&self, operation: Operation, key: &str, s3_operation: &str, method: &str, attempt: u32) -> Attempt<'_> {
+        let key = (operation != Operation::DeleteMany).then(|| key.to_owned());
+        let sent = InFlight { start: Instant::now(), attempt, method: method.to_owned(), s3_operation: s3_operation.to_owned() };
+        Attempt { observing: self, scope: Scope { operation, key, in_flight: Mutex::new(None) }, sent: Some(sent) }
+    }
+}
+
+/// An attempt of direct.rs in flight.
+pub(crate) struct Attempt<'a> {
+    observing: &'a Observing,
+    scope: Scope,
+    sent: Option<InFlight>,
+}
+
+impl Attempt<'_> {
+    /// An answer came, with this status.
+    pub(crate) fn answered(mut self, status: u16, request_id: Option<&str>) {
+        if let Some(sent) = self.sent.take() {
+            self.observing.emit(&self.scope, sent, Some(status), request_id.map(str::to_owned), None);
+        }
+    }
+
+    /// No answer came.
+    pub(crate) fn failed(mut self, err: &(dyn std::error::Error + 'static)) {
+        if let Some(sent) = self.sent.take() {
+            self.observing.emit(&self.scope, sent, None, None, Some(short_error(err)));
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if let Some(sent) = self.sent.take() {
+            let why = "abandoned: the call was aborted or made no progress".to_owned();
+            self.observing.emit(&self.scope, sent, None, None, Some(why));
+        }
+    }
+}
+
 /// Reports the attempt in flight when its scope is dropped before it ended.
 struct Abandoned<'a> {
     scope: Arc<Scope>,

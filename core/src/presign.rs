@@ -21,6 +21,7 @@ use aws_sigv4::sign::v4;
 use aws_smithy_http::label::{fmt_string as label_encode, EncodingStrategy};
 use aws_smithy_http::query::fmt_string as query_encode;
 use aws_smithy_runtime_api::client::identity::Identity;
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use futures_util::FutureExt;
 
 use crate::config::BackendConfig;
@@ -111,6 +112,45 @@ impl UrlSigner {
     pub(crate) fn sign(&self, req: &UrlRequest<'_>) -> Option<Result<String, String>> {
         let identity = self.identity.as_ref()?;
         Some(self.sign_with(identity, req))
+    }
+
+    /// The bucket's URL (endpoint rules applied once), without a trailing slash.
+    pub(crate) fn bucket_url(&self) -> &str {
+        &self.bucket_url
+    }
+
+    /// Signs a request in its headers, as the SDK's SigV4 signer does for S3
+    /// (`x-amz-content-sha256` of a body in memory, `UNSIGNED-PAYLOAD` for a
+    /// stream). `None` without static credentials.
+    pub(crate) fn sign_headers(&self, request: &mut HttpRequest, time: SystemTime) -> Option<Result<(), String>> {
+        let identity = self.identity.as_ref()?;
+        let mut settings = SigningSettings::default();
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        settings.signature_location = SignatureLocation::Headers;
+        settings.session_token_mode = SessionTokenMode::Include;
+        let signed = (|| {
+            let params = v4::SigningParams::builder()
+                .identity(identity)
+                .region(&self.region)
+                .name("s3")
+                .time(time)
+                .settings(settings)
+                .build()
+                .map_err(|e| e.to_string())?
+                .into();
+            let body = request.body().bytes().map_or(SignableBody::UnsignedPayload, SignableBody::Bytes);
+            let headers = request.headers().iter();
+            let signable = SignableRequest::new(request.method(), request.uri(), headers, body).map_err(|e| e.to_string())?;
+            let (instructions, _) = sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
+            Ok::<_, String>(instructions.into_parts().0)
+        })();
+        Some(signed.map(|headers| {
+            for header in headers {
+                request.headers_mut().insert(header.name().to_owned(), header.value().to_owned());
+            }
+        }))
     }
 
     fn sign_with(&self, identity: &Identity, req: &UrlRequest<'_>) -> Result<String, String> {
@@ -219,7 +259,7 @@ mod tests {
 
     /// The SDK's own presigned URL for the same request.
     async fn sdk_url(config: &BackendConfig, req: &UrlRequest<'_>) -> String {
-        let client = crate::client::build_client(config, crate::client::credentials_provider(config), None);
+        let client = crate::client::build_client(config, crate::client::credentials_provider(config), None, crate::client::Http::new(config));
         let presigning =
             aws_sdk_s3::presigning::PresigningConfig::builder().start_time(req.start.unwrap()).expires_in(req.expires_in).build().unwrap();
         let signed = if req.method == "PUT" {
@@ -311,7 +351,7 @@ mod tests {
         use aws_sdk_s3::types::ServerSideEncryption;
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
         let config = config(json!({ "endpoint": "http://127.0.0.1:9000" }));
-        let client = crate::client::build_client(&config, crate::client::credentials_provider(&config), None);
+        let client = crate::client::build_client(&config, crate::client::credentials_provider(&config), None, crate::client::Http::new(&config));
         let signer = UrlSigner::new(&config).unwrap();
         let customer = CustomerKey::new(&[5u8; 32]).unwrap();
         let kms = Encryption::Kms { key_id: Some("arn:aws:kms:eu-west-3:1:key/k".into()), bucket_key: Some(true) };

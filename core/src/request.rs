@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -18,6 +19,7 @@ use aws_credential_types::Credentials;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectInput, PutObjectOutput};
 use aws_sdk_s3::operation::RequestId;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
@@ -31,7 +33,8 @@ use tokio_util::sync::CancellationToken;
 use crate::body::chunks_stream;
 use crate::checksum::{answered_checksum, with_checksum, Checksum};
 use crate::classify::{classify, error_chain, from_sdk};
-use crate::client::{body_request_override, build_client, credentials_provider};
+use crate::client::{body_request_override, build_client, connector_settings, credentials_provider, Http};
+use crate::direct::{Direct, Sending};
 use crate::config::BackendConfig;
 use crate::encryption::{CustomerKey, Encryption, EncryptionInfo, CUSTOMER_ALGORITHM};
 use crate::error::{Error, Operation, Result, ServiceInfo};
@@ -55,6 +58,34 @@ macro_rules! send_long {
     ($core:expr, $request:expr) => {
         $request.customize().config_override($core.body_override.clone()).send()
     };
+}
+
+/// Sends a request without a body through direct.rs when the backend has
+/// it, else through the SDK: `$codec` names the operation in
+/// [`Codecs`](crate::direct::Codecs). The answer is the SDK's either way.
+macro_rules! send_small {
+    ($core:expr, $op:expr, $key:expr, $codec:ident, $request:expr, $how:expr) => {{
+        let request = $request;
+        match &$core.direct {
+            Some(d) => match request.as_input().clone().build() {
+                Ok(input) => Box::pin(d.send($op, $key, &d.ops.$codec, input, $how)).await,
+                Err(e) => Err(SdkError::construction_failure(e)),
+            },
+            None => $core.observe($op, $key, request.send()).await,
+        }
+    }};
+}
+
+/// What a PutObject carries besides its body, on a fluent builder (the SDK
+/// path) or an input builder (direct.rs): the same setters.
+macro_rules! put_request {
+    ($request:expr, $core:expr, $put:expr, $checksum:expr) => {{
+        let put: &PutOptions = $put;
+        let request = stored_with!($request, put);
+        let request = encrypted!(request, $core.written(put.encryption.as_ref()));
+        let request = with_checksum!(request, $checksum);
+        on_condition!(request, &put.condition)
+    }};
 }
 
 /// The caller's write condition on a PutObject or a CompleteMultipartUpload
@@ -139,6 +170,9 @@ macro_rules! encrypted {
     }};
 }
 
+/// A request on its way: the SDK's `send()`, or direct.rs's.
+type SdkFuture<'a, T, E> = Pin<Box<dyn Future<Output = std::result::Result<T, SdkError<E, HttpResponse>>> + Send + 'a>>;
+
 /// One transfer's identity and cancellation, shared by the requests it makes.
 #[derive(Clone)]
 pub(crate) struct Transfer {
@@ -216,14 +250,21 @@ pub(crate) struct S3Core {
     bucket_seen_ms: AtomicI64,
     /// The caller's `onRequest` hook, told of every attempt (observe.rs).
     observing: Option<Observing>,
+    /// HEAD, GET, DELETE and PUT without the SDK's orchestrator (direct.rs);
+    /// `None` with credentials from the default chain.
+    direct: Option<Direct>,
 }
 
 impl S3Core {
     pub(crate) fn new(config: BackendConfig, hook: Option<RequestHook>) -> Self {
         let credentials = credentials_provider(&config);
         let observing = hook.map(|h| Observing::new(h, &config.bucket));
+        let http = Http::new(&config);
+        let connector = http.connector(&connector_settings(&config));
+        let direct = Direct::new(UrlSigner::new(&config), connector, config.retry, config.timeouts.request_ms, observing.clone());
         S3Core {
-            client: build_client(&config, credentials.clone(), observing.clone()),
+            client: build_client(&config, credentials.clone(), observing.clone(), http),
+            direct,
             observing,
             body_override: body_request_override(&config),
             signer: UrlSigner::new(&config),
@@ -258,8 +299,15 @@ impl S3Core {
 
     /// Runs one SDK request (with its retries) so that the `onRequest` hook
     /// knows which operation and key its attempts belong to.
-    async fn observe<F: Future>(&self, op: Operation, key: &str, send: F) -> F::Output {
-        observed(self.observing.as_ref(), op, key, send).await
+    ///
+    /// The SDK's request future is large (its orchestrator's state machine);
+    /// it lives in one heap allocation here, so the futures that await it
+    /// (and the task napi spawns) stay small and are not copied around.
+    fn observe<'a, F>(&'a self, op: Operation, key: &'a str, send: F) -> Pin<Box<dyn Future<Output = F::Output> + Send + 'a>>
+    where
+        F: Future + Send + 'a,
+    {
+        Box::pin(observed(self.observing.as_ref(), op, key, send))
     }
 
     fn error<E>(&self, operation: Operation, key: &str, err: SdkError<E, HttpResponse>) -> Error
@@ -348,13 +396,18 @@ impl S3Core {
         checksum: Option<&Checksum>,
     ) -> Result<UploadOutcome> {
         let out = self
-            .send_body(t, payload, |body| {
-                let request = stored_with!(self.client.put_object().bucket(self.bucket()).key(&t.key), put);
-                let request = encrypted!(request, self.written(put.encryption.as_ref()));
-                let request = with_checksum!(request, checksum);
-                let request = on_condition!(request, &put.condition);
-                self.observe(t.op, &t.key, send_long!(self, request.content_length(len as i64).body(body)))
+            .send_body(t, payload, |body| -> SdkFuture<'_, PutObjectOutput, PutObjectError> {
+                let Some(d) = &self.direct else {
+                    let request = put_request!(self.client.put_object().bucket(self.bucket()).key(&t.key), self, put, checksum);
+                    return self.observe(t.op, &t.key, send_long!(self, request.content_length(len as i64).body(body)));
+                };
+                let request = put_request!(PutObjectInput::builder().bucket(self.bucket()).key(&t.key), self, put, checksum);
+                match request.content_length(len as i64).body(body).build() {
+                    Ok(input) => Box::pin(d.send(t.op, &t.key, &d.ops.put, input, Sending::LONG)),
+                    Err(e) => Box::pin(std::future::ready(Err(SdkError::construction_failure(e)))),
+                }
             })
+
             .await?;
         let sum = answered_checksum!(out, put.checksum);
         Ok(self.seen(UploadOutcome { etag: out.e_tag, version_id: out.version_id, checksum: sum.or_else(|| checksum.cloned()) }))
@@ -503,21 +556,28 @@ impl S3Core {
     ) -> Result<GetObjectOutput> {
         let request = self.client.get_object().bucket(self.bucket()).key(key).set_range(range.map(|r| r.header()));
         let request = request.set_if_match(when.if_match.clone()).set_if_none_match(when.if_none_match.clone());
-        let request = with_customer_key!(request, self.read_key());
-        let mut request = request.set_version_id(when.version_id.clone()).customize();
-        if mode.checksum {
-            // The header alone: `checksum_mode(Enabled)` would also turn on the
-            // SDK's validation, which fails a body only at its end, as an I/O
-            // error that reads like a broken connection (and would be resumed).
-            request = request.mutate_request(|r| {
-                r.headers_mut().insert("x-amz-checksum-mode", "ENABLED");
-            });
-        }
-        if mode.once {
-            let single = aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(1);
-            request = request.config_override(aws_sdk_s3::config::Builder::default().retry_config(single));
-        }
-        let sent = self.observe(op, key, request.send()).await;
+        let request = with_customer_key!(request, self.read_key()).set_version_id(when.version_id.clone());
+        let sent = if self.direct.is_some() {
+            // No SDK validation runs here: the header is all `checksum_mode` adds.
+            let request = if mode.checksum { request.checksum_mode(ChecksumMode::Enabled) } else { request };
+            let how = Sending { attempts: if mode.once { 1 } else { u32::MAX }, ..Sending::SMALL };
+            send_small!(self, op, key, get, request, how)
+        } else {
+            let mut request = request.customize();
+            if mode.checksum {
+                // The header alone: `checksum_mode(Enabled)` would also turn on the
+                // SDK's validation, which fails a body only at its end, as an I/O
+                // error that reads like a broken connection (and would be resumed).
+                request = request.mutate_request(|r| {
+                    r.headers_mut().insert("x-amz-checksum-mode", "ENABLED");
+                });
+            }
+            if mode.once {
+                let single = aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(1);
+                request = request.config_override(aws_sdk_s3::config::Builder::default().retry_config(single));
+            }
+            self.observe(op, key, request.send()).await
+        };
         let err = match sent {
             Ok(out) => {
                 self.mark_seen();
@@ -593,7 +653,7 @@ impl S3Core {
     pub(crate) async fn head_object(&self, op: Operation, key: &str) -> Result<ObjectInfo> {
         let request = self.client.head_object().bucket(self.bucket()).key(key).checksum_mode(ChecksumMode::Enabled);
         let request = with_customer_key!(request, self.read_key());
-        let err = match self.observe(op, key, request.send()).await {
+        let err = match send_small!(self, op, key, head, request, Sending::SMALL) {
             Ok(out) => {
                 let checksum = answered_checksum!(out, None);
                 let date = |t: aws_sdk_s3::primitives::DateTime| iso_from_parts(t.secs(), t.subsec_nanos());
@@ -670,7 +730,7 @@ impl S3Core {
     /// DeleteObject (of one version, when given): deleting a missing key succeeds.
     pub(crate) async fn delete_object(&self, key: &str, version_id: Option<String>) -> Result<()> {
         let request = self.client.delete_object().bucket(self.bucket()).key(key).set_version_id(version_id);
-        let sent = self.observe(Operation::Delete, key, request.send()).await;
+        let sent = send_small!(self, Operation::Delete, key, delete, request, Sending::SMALL);
         sent.map_err(|e| self.error(Operation::Delete, key, e))?;
         self.mark_seen();
         Ok(())

@@ -1,0 +1,280 @@
+//! The request path without the SDK's orchestrator, for the requests the
+//! backend sends most: HeadObject, GetObject, DeleteObject and PutObject.
+//!
+//! Why: the orchestrator (config bag, runtime components, a dozen
+//! interceptors, endpoint rules, identity cache, tracing spans) costs more
+//! client CPU than the rest of a small request together: ~100 µs of a
+//! 1 KiB HEAD on our 2-core machine against ~30 µs for OpenDAL's whole
+//! request (docs/benchmarks.md). Nothing in it varies between two requests
+//! of one backend, so this module does its work once and keeps the result:
+//!
+//! - the operation's own request serializer and response deserializer,
+//!   taken from the SDK's operation (the same headers, query and XML);
+//! - the bucket's URL from the SDK's endpoint rules, resolved once (presign.rs);
+//! - aws-sigv4, the SDK's signer, with the settings the SDK uses for S3;
+//! - the same HTTP connector, so the same connection pool, as the SDK
+//!   client (client.rs);
+//! - the SDK's retry classification (classify.rs), our backoff, the same
+//!   per-attempt timeout, and the same `onRequest` events (observe.rs).
+//!
+//! Answers become the SDK's own output and error types, so request.rs reads
+//! them, and turns errors into ours, exactly as it does the SDK's. A backend
+//! whose credentials come from the default chain, or whose endpoint needs
+//! another auth scheme, sends everything through the SDK.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::http::{HttpConnector, SharedHttpConnector};
+use aws_smithy_runtime_api::client::interceptors::context::{Input, OutputOrError};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
+use aws_smithy_runtime_api::client::ser_de::{DeserializeResponse, SerializeRequest, SharedRequestSerializer, SharedResponseDeserializer};
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
+use aws_smithy_types::config_bag::{ConfigBag, FrozenLayer};
+use aws_smithy_types::date_time::{DateTime, Format};
+
+use crate::classify::retryable;
+use crate::config::RetryConfig;
+use crate::error::Operation;
+use crate::observe::Observing;
+use crate::presign::UrlSigner;
+use crate::retry::backoff;
+
+/// One S3 operation's serializer and deserializer, taken from the SDK.
+pub(crate) struct Codec {
+    name: &'static str,
+    /// The operation's config layer: its serializer and deserializer.
+    layer: FrozenLayer,
+    /// The answer's body streams to the caller (GetObject).
+    streaming: bool,
+}
+
+impl Codec {
+    fn of(name: &'static str, operation: impl RuntimePlugin, streaming: bool) -> Self {
+        let layer = operation.config().expect("an SDK operation has a config layer");
+        assert!(layer.load::<SharedRequestSerializer>().is_some() && layer.load::<SharedResponseDeserializer>().is_some());
+        Codec { name, layer, streaming }
+    }
+
+    fn serializer(&self) -> &SharedRequestSerializer {
+        self.layer.load::<SharedRequestSerializer>().expect("checked in Codec::of")
+    }
+
+    fn deserializer(&self) -> &SharedResponseDeserializer {
+        self.layer.load::<SharedResponseDeserializer>().expect("checked in Codec::of")
+    }
+}
+
+/// The four operations sent directly.
+pub(crate) struct Codecs {
+    pub head: Codec,
+    pub get: Codec,
+    pub put: Codec,
+    pub delete: Codec,
+}
+
+/// Sends requests directly; see the module docs.
+pub(crate) struct Direct {
+    connector: SharedHttpConnector,
+    signer: UrlSigner,
+    retry: RetryConfig,
+    attempt_timeout: Duration,
+    observing: Option<Observing>,
+    pub(crate) ops: Codecs,
+}
+
+/// The per-attempt timeout fired (worded as the SDK words its own).
+#[derive(Debug)]
+struct AttemptTimeout(Duration);
+
+impl fmt::Display for AttemptTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "operation attempt timeout occurred after {:?}", self.0)
+    }
+}
+
+impl std::error::Error for AttemptTimeout {}
+
+/// The body could not be read whole (an error answer, or a small answer).
+#[derive(Debug)]
+struct BodyFailed(String);
+
+impl fmt::Display for BodyFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "reading the answer's body failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for BodyFailed {}
+
+/// How one request is sent, beyond its input.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sending {
+    /// Attempts at most (1: a resumed download counts its GETs itself).
+    pub attempts: u32,
+    /// Bound on each attempt up to the answer's headers; `None` for bodies
+    /// whose duration grows with their size (a watchdog bounds those).
+    pub attempt_timeout: bool,
+}
+
+impl Sending {
+    /// A request without a body, or a download's headers.
+    pub(crate) const SMALL: Sending = Sending { attempts: u32::MAX, attempt_timeout: true };
+    /// A request with a body: no per-attempt timeout (request.rs's
+    /// no-progress watchdog bounds it, as it does the SDK's).
+    pub(crate) const LONG: Sending = Sending { attempts: u32::MAX, attempt_timeout: false };
+}
+
+impl Direct {
+    /// `None` unless the endpoint is plain SigV4 and the credentials static.
+    pub(crate) fn new(
+        signer: Option<UrlSigner>,
+        connector: SharedHttpConnector,
+        retry: RetryConfig,
+        request_ms: u64,
+        observing: Option<Observing>,
+    ) -> Option<Self> {
+        let signer = signer.filter(UrlSigner::has_static_credentials)?;
+        use aws_sdk_s3::operation::{delete_object::DeleteObject, get_object::GetObject, head_object::HeadObject, put_object::PutObject};
+        let ops = Codecs {
+            head: Codec::of("HeadObject", HeadObject::new(), false),
+            get: Codec::of("GetObject", GetObject::new(), true),
+            put: Codec::of("PutObject", PutObject::new(), false),
+            delete: Codec::of("DeleteObject", DeleteObject::new(), false),
+        };
+        Some(Direct { connector, signer, retry, attempt_timeout: Duration::from_millis(request_ms), observing, ops })
+    }
+
+    /// Sends `input` as `codec`'s operation, with retries; the answer as the
+    /// SDK's `send()` would give it.
+    pub(crate) async fn send<I, O, E>(
+        &self,
+        op: Operation,
+        key: &str,
+        codec: &Codec,
+        input: I,
+        how: Sending,
+    ) -> Result<O, SdkError<E, HttpResponse>>
+    where
+        I: fmt::Debug + Send + Sync + 'static,
+        O: fmt::Debug + Send + Sync + 'static,
+        E: ProvideErrorMetadata + std::error::Error + fmt::Debug + Send + Sync + 'static,
+    {
+        let mut bag = ConfigBag::base();
+        let mut request = codec.serializer().serialize_input(Input::erase(input), &mut bag).map_err(SdkError::construction_failure)?;
+        let path = request.uri().to_owned();
+        request.set_uri(format!("{}{}", self.signer.bucket_url(), path)).map_err(SdkError::construction_failure)?;
+        let attempts = how.attempts.min(self.retry.max_attempts).max(1);
+        let mut attempt = 1;
+        loop {
+            // A body that cannot be sent twice (a stream) gets one attempt.
+            let again = if attempt < attempts { request.try_clone() } else { None };
+            let last = again.is_none();
+            let sent = self.attempt(op, key, codec, request, attempt, how).await;
+            match sent {
+                Err(e) if !last && retryable(&e) => {
+                    request = again.expect("kept for another attempt");
+                    tokio::time::sleep(backoff(&self.retry, attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn attempt<O, E>(
+        &self,
+        op: Operation,
+        key: &str,
+        codec: &Codec,
+        mut request: HttpRequest,
+        attempt: u32,
+        how: Sending,
+    ) -> Result<O, SdkError<E, HttpResponse>>
+    where
+        O: fmt::Debug + Send + Sync + 'static,
+        E: ProvideErrorMetadata + std::error::Error + fmt::Debug + Send + Sync + 'static,
+    {
+        if let Some(Err(e)) = self.signer.sign_headers(&mut request, SystemTime::now()) {
+            return Err(SdkError::construction_failure(e));
+        }
+        let event = self.observing.as_ref().map(|o| o.attempt(op, key, codec.name, request.method(), attempt));
+        let call = self.connector.call(request);
+        let answer = if how.attempt_timeout {
+            match tokio::time::timeout(self.attempt_timeout, call).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    let timeout = AttemptTimeout(self.attempt_timeout);
+                    let failure = ConnectorError::timeout(Box::new(AttemptTimeout(self.attempt_timeout)));
+                    if let Some(event) = event {
+                        event.failed(&failure);
+                    }
+                    return Err(SdkError::timeout_error(timeout));
+                }
+            }
+        } else {
+            call.await
+        };
+        let mut response = match answer {
+            Ok(response) => response,
+            Err(failure) => {
+                if let Some(event) = event {
+                    event.failed(&failure);
+                }
+                return Err(SdkError::dispatch_failure(failure));
+            }
+        };
+        if let Some(event) = event {
+            event.answered(response.status().as_u16(), response.headers().get("x-amz-request-id"));
+        }
+        s3_expires(&mut response);
+        let bag = ConfigBag::base();
+        if codec.streaming {
+            if let Some(out) = codec.deserializer().deserialize_streaming_with_config(&mut response, &bag) {
+                return answer_of(out, response);
+            }
+        }
+        // Small answers and error answers are read whole.
+        let body = std::mem::replace(response.body_mut(), SdkBody::taken());
+        match ByteStream::new(body).collect().await {
+            Ok(bytes) => *response.body_mut() = SdkBody::from(bytes.into_bytes()),
+            Err(e) => return Err(SdkError::response_error(BodyFailed(e.to_string()), response)),
+        }
+        let out = codec.deserializer().deserialize_nonstreaming_with_config(&response, &bag);
+        answer_of(out, response)
+    }
+}
+
+/// The deserializer's type-erased answer as the SDK's typed one.
+fn answer_of<O, E>(out: OutputOrError, response: HttpResponse) -> Result<O, SdkError<E, HttpResponse>>
+where
+    O: fmt::Debug + Send + Sync + 'static,
+    E: std::error::Error + fmt::Debug + Send + Sync + 'static,
+{
+    match out {
+        Ok(output) => Ok(output.downcast::<O>().expect("the operation's output type")),
+        Err(err) if err.is_operation_error() => {
+            let mut taken = None;
+            let _ = err.map_operation_error(|e| taken = Some(e));
+            let err = taken.expect("an operation error").downcast::<E>().expect("the operation's error type");
+            Err(SdkError::service_error(err, response))
+        }
+        Err(err) => Err(SdkError::response_error(err, response)),
+    }
+}
+
+/// What the SDK's S3 `Expires` interceptor does before deserializing: an
+/// `Expires` that is not an HTTP date is dropped, and its raw value kept
+/// (as `expires_string`).
+fn s3_expires(response: &mut HttpResponse) {
+    let headers = response.headers_mut();
+    let Some(raw) = headers.get("Expires").map(str::to_owned) else { return };
+    if DateTime::from_str(&raw, Format::HttpDate).is_err() {
+        headers.remove("Expires");
+    }
+    headers.insert("ExpiresString", raw);
+}

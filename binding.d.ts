@@ -36,7 +36,11 @@ export declare class NativeBackend {
   putBuffer(key: string, body: Buffer, params: StoreParams, abort?: AbortHandle | undefined | null, copy?: boolean | undefined | null, progress?: TransferCounter | undefined | null): Promise<UploadDone>
   /** Validates, then starts a streaming upload fed by `NativeUpload.write`. */
   startUpload(key: string, params: StoreParams, contentLength?: number | undefined | null, abort?: AbortHandle | undefined | null, progress?: TransferCounter | undefined | null): Promise<NativeUpload>
-  openDownload(key: string, abort: AbortHandle | undefined | null, options: GetOptions): Promise<NativeDownload>
+  /**
+   * A small object arrives whole, as a plain object (no native reader to
+   * keep, call or collect); a larger one as a [`NativeDownload`].
+   */
+  openDownload(key: string, abort: AbortHandle | undefined | null, options: GetOptions): Promise<WholeDownload | NativeDownload>
   delete(key: string, abort?: AbortHandle | undefined | null, versionId?: string | undefined | null): Promise<void>
   exists(key: string, abort?: AbortHandle | undefined | null): Promise<boolean>
   head(key: string, abort?: AbortHandle | undefined | null): Promise<ObjectHead>
@@ -56,8 +60,6 @@ export declare class NativeBackend {
 export declare class NativeDownload {
   /** Up to about `max_bytes`; `null` at the end. */
   read(maxBytes: number): Promise<Buffer | null>
-  /** The whole body of a small object (once), or `null`: then use `read`. */
-  takeWhole(): Buffer | null
   /** Releases the connection now, even if a read is in flight. */
   close(): void
   get contentLength(): number | null
@@ -257,4 +259,12 @@ export interface UploadDone {
   etag?: string
   versionId?: string
   checksum?: ChecksumValue
+}
+
+/** A small object's download: its whole body and its headers. */
+export interface WholeDownload {
+  body: CopiedChunk
+  contentLength?: number
+  contentType?: string
+  etag?: string
 }

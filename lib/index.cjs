@@ -194,6 +194,7 @@ const isWebStream = (v) => typeof v?.getReader === 'function' && typeof v?.pipeT
 /** A Node Readable over the native reader: pulls only when the consumer asks. */
 class DownloadStream extends Readable {
   #reader
+  #whole
   #toError
   #release
   #onProgress
@@ -201,7 +202,8 @@ class DownloadStream extends Readable {
 
   constructor(reader, toError, release, onProgress) {
     super()
-    this.#reader = reader
+    if (reader.body !== undefined) this.#whole = reader.body
+    else this.#reader = reader
     this.#toError = toError
     this.#release = release
     this.#onProgress = onProgress
@@ -212,9 +214,11 @@ class DownloadStream extends Readable {
   }
 
   _read() {
-    // A small object came whole with the answer: no further native calls.
-    const whole = this.#reader.takeWhole()
+    // A small object came whole with the answer (a plain object, no native
+    // reader): no native calls at all.
+    const whole = this.#whole
     if (whole) {
+      this.#whole = undefined
       if (this.#onProgress) report(this.#onProgress, { loaded: whole.length, total: this.contentLength })
       if (whole.length) this.push(whole)
       this.push(null)
@@ -234,7 +238,7 @@ class DownloadStream extends Readable {
   }
 
   _destroy(err, callback) {
-    this.#reader.close()
+    this.#reader?.close()
     this.#release?.()
     callback(err)
   }

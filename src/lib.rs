@@ -479,28 +479,33 @@ impl NativeBackend {
         })
     }
 
-    #[napi(ts_return_type = "Promise<NativeDownload>")]
+    /// A small object arrives whole, as a plain object (no native reader to
+    /// keep, call or collect); a larger one as a [`NativeDownload`].
+    #[napi(ts_return_type = "Promise<WholeDownload | NativeDownload>")]
     pub fn open_download<'env>(
         &self,
         env: &'env Env,
         key: String,
         abort: Option<&AbortHandle>,
         options: GetOptions,
-    ) -> Result<PromiseRaw<'env, NativeDownload>> {
+    ) -> Result<PromiseRaw<'env, Either<WholeDownload, NativeDownload>>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
         let options = DownloadOptions::from(options);
         env.spawn_future(async move {
             let mut download = backend.download(&key, &options, &cancel).await.map_err(storage_error)?;
-            let small = download.read_small(SMALL_DOWNLOAD_BYTES).await.map_err(storage_error)?;
-            Ok(NativeDownload {
-                small: Mutex::new(small),
-                content_length: download.content_length.map(|n| n as f64),
+            let content_length = download.content_length.map(|n| n as f64);
+            if let Some(body) = download.read_small(SMALL_DOWNLOAD_BYTES).await.map_err(storage_error)? {
+                let (content_type, etag) = (download.content_type.take(), download.etag.take());
+                return Ok(Either::A(WholeDownload { body: CopiedChunk(body), content_length, content_type, etag }));
+            }
+            Ok(Either::B(NativeDownload {
+                content_length,
                 content_type: download.content_type.clone(),
                 etag: download.etag.clone(),
                 closer: download.closer(),
                 download: Arc::new(tokio::sync::Mutex::new(download)),
-            })
+            }))
         })
     }
 
@@ -726,11 +731,18 @@ impl ToNapiValue for CopiedChunk {
 /// Objects up to this size are read whole before `openDownload` resolves.
 const SMALL_DOWNLOAD_BYTES: u64 = 256 * 1024;
 
+/// A small object's download: its whole body and its headers.
+#[napi(object, object_from_js = false)]
+pub struct WholeDownload {
+    pub body: CopiedChunk,
+    pub content_length: Option<f64>,
+    pub content_type: Option<String>,
+    pub etag: Option<String>,
+}
+
 /// The reading end of a download.
 #[napi]
 pub struct NativeDownload {
-    /// A small object's whole body, read with the answer.
-    small: Mutex<Option<Vec<u8>>>,
     download: Arc<tokio::sync::Mutex<Download>>,
     closer: DownloadCloser,
     content_length: Option<f64>,
@@ -749,12 +761,6 @@ impl NativeDownload {
             let chunk = download.read(max_bytes as usize).await.map_err(storage_error)?;
             Ok(chunk.map(CopiedChunk))
         })
-    }
-
-    /// The whole body of a small object (once), or `null`: then use `read`.
-    #[napi(ts_return_type = "Buffer | null")]
-    pub fn take_whole(&self) -> Option<CopiedChunk> {
-        self.small.lock().expect("small body").take().map(CopiedChunk)
     }
 
     /// Releases the connection now, even if a read is in flight.

@@ -532,6 +532,13 @@ export declare class S3StorageBackend implements IStorageBackend {
   constructor(options: S3BackendOptions)
   upload(params: UploadInput, options?: TransferOptions): Promise<UploadOutput>
   download(key: string, options?: DownloadOptions): Promise<DownloadStream>
+  /**
+   * The whole object (or `range`) in one Buffer: what `download()` streams, with the same
+   * options, resumption, verification and errors. A small object (up to 256 KiB) arrives in
+   * one native call; a larger one is read in 1 MiB chunks. The whole body is held in memory:
+   * use `download()` for objects of unbounded size.
+   */
+  downloadBuffer(key: string, options?: DownloadOptions): Promise<Buffer>
   delete(key: string, options?: DeleteOptions): Promise<void>
   exists(key: string, options?: CallOptions): Promise<boolean>
   getSignedUrl(key: string, options?: SignedUrlRequest): Promise<SignedUrlOutput>

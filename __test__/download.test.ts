@@ -293,3 +293,50 @@ describe('download: keys that need encoding', () => {
     expect(await backend.exists(key)).toBe(false);
   });
 });
+
+describe('downloadBuffer', () => {
+  const small = randomBuffer(10 * 1024);
+  const large = randomBuffer(3 * MiB + 123);
+  const smallKey = uniqueKey('download-buffer/small');
+  const largeKey = uniqueKey('download-buffer/large');
+  const emptyKey = uniqueKey('download-buffer/empty');
+  beforeAll(async () => {
+    await backend.upload({ key: smallKey, body: small, contentType: 'application/octet-stream' });
+    await backend.upload({ key: largeKey, body: large, contentType: 'application/octet-stream' });
+    await backend.upload({ key: emptyKey, body: Buffer.alloc(0), contentType: 'application/octet-stream' });
+  });
+
+  it('resolves to a Buffer with the exact bytes: a small object (one native call), a 3 MiB one (1 MiB reads), an empty one', async () => {
+    const got = await backend.downloadBuffer(smallKey);
+    expect(Buffer.isBuffer(got)).toBe(true);
+    expect(sha256(got)).toBe(sha256(small));
+    expect(sha256(await backend.downloadBuffer(largeKey))).toBe(sha256(large));
+    expect((await backend.downloadBuffer(emptyKey)).length).toBe(0);
+  });
+
+  it('takes download() options: a range gives those bytes, onProgress ends at the total', async () => {
+    const part = await backend.downloadBuffer(largeKey, { range: { start: MiB - 10, end: 2 * MiB + 9 } });
+    expect(part.equals(large.subarray(MiB - 10, 2 * MiB + 10))).toBe(true);
+    const events: { loaded: number; total?: number }[] = [];
+    await backend.downloadBuffer(largeKey, { onProgress: (e) => events.push(e) });
+    expect(events.at(-1)).toEqual({ loaded: large.length, total: large.length });
+    expect(events.map((e) => e.loaded)).toEqual([...events.map((e) => e.loaded)].sort((a, b) => a - b));
+  });
+
+  it('rejects with FileNotFoundError for a missing key, and with reason aborted for an aborted signal', async () => {
+    const missing = uniqueKey('download-buffer/missing');
+    const err = await backend.downloadBuffer(missing).catch((e) => e);
+    expect(err).toBeInstanceOf(FileNotFoundError);
+    expect(err.details).toMatchObject({ key: missing, operation: 'download', reason: 'not_found' });
+    const aborted = await backend.downloadBuffer(largeKey, { signal: AbortSignal.abort() }).catch((e) => e);
+    expect(aborted).toBeInstanceOf(StorageError);
+    expect(aborted.details.reason).toBe('aborted');
+  });
+
+  it('rejects an unknown option, as download() does', async () => {
+    const err = await backend.downloadBuffer(smallKey, { rnage: { start: 0 } } as never).catch((e) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err.details.reason).toBe('invalid_argument');
+    expect(err.message).toMatch(/rnage/);
+  });
+});

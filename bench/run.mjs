@@ -286,6 +286,8 @@ function summarize(samples, wl, wname) {
       if (!runs.length) continue;
       const okRuns = runs.filter((s) => s.ok);
       const ms = okRuns.map((s) => s.metrics.find((m) => m.name === metric.name)).filter(Boolean);
+      // A phase this client does not have (get-stream: ours only).
+      if (okRuns.length && !ms.length) continue;
       const values = ms.map((m) => m.value);
       const row = {
         workload: wname,

@@ -234,7 +234,7 @@ async function main() {
       const metrics = [];
       // At concurrency 1 each operation is timed on its own (p50 latency).
       const timing = conc === 1;
-      for (const op of ['put', 'head', 'get', 'del']) {
+      for (const op of ['put', 'head', 'get', ...(c.getStream ? ['get-stream'] : []), 'del']) {
         let m;
         let latencies = [];
         // GET bodies are kept and hashed after the clock stops.
@@ -255,6 +255,9 @@ async function main() {
             get: async (k, i) => {
               bodies[i] = await c.get(k);
             },
+            'get-stream': async (k, i) => {
+              bodies[i] = await c.getStream(k);
+            },
             del: (k) => c.del(k),
           }[op];
           const items = keys.map((k, i) => [k, i]);
@@ -268,7 +271,7 @@ async function main() {
           m = await measure(() => pool(items, conc, timed));
         }
         if (op === 'put') checkStored('put', keys, 1024, want);
-        if (op === 'get') checkReturned('get', bodies, 1024, want);
+        if (op === 'get' || op === 'get-stream') checkReturned(op, bodies, 1024, want);
         if (outDir) rmSync(outDir, { recursive: true, force: true });
         if (op === 'del') {
           const left = keys.filter((k) => existsSync(objectFile(k)));

@@ -482,6 +482,32 @@ class S3StorageBackend {
     return stream
   }
 
+  async downloadBuffer(key, opts) {
+    this.#checkKey('download', key)
+    const { signal, onProgress, range, concurrency, ifMatch, ifNoneMatch, versionId } = this.#args('download', 'options', opts, key)
+    const get = { rangeStart: range?.start, rangeEnd: range?.end, concurrency, ifMatch, ifNoneMatch, versionId }
+    return this.#run('download', key, signal, async (abort) => {
+      const reader = await this.#native.openDownload(key, abort, get)
+      const total = reader.contentLength ?? undefined
+      if (reader.body !== undefined) {
+        if (onProgress) report(onProgress, { loaded: reader.body.length, total })
+        return reader.body
+      }
+      try {
+        const chunks = []
+        let loaded = 0
+        for (let chunk; (chunk = await reader.read(DOWNLOAD_READ_BYTES)) !== null; ) {
+          chunks.push(chunk)
+          loaded += chunk.length
+          if (onProgress) report(onProgress, { loaded, total })
+        }
+        return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, loaded)
+      } finally {
+        reader.close()
+      }
+    })
+  }
+
   async delete(key, opts) {
     this.#checkKey('delete', key)
     const { signal, versionId } = this.#args('delete', 'options', opts, key)

@@ -22,6 +22,9 @@ const sz = (n) => (n >= 1024 * MiB ? `${n / (1024 * MiB)} GiB` : n >= MiB ? `${n
  * metrics: what each child reports. better: which way is good.
  * large: show RSS growth / event-loop lag / per-GiB CPU.
  */
+/** The small-object phases, in order; `get-stream` only for clients with `getStream` (ours). */
+export const SMALL_OPS = ['put', 'head', 'get', 'get-stream', 'delete'];
+
 export function workloads(S) {
   return {
     presign: {
@@ -29,13 +32,15 @@ export function workloads(S) {
       peers: PEERS.filter((p) => p !== 'curl'),
       metrics: [{ name: 'presign', unit: 'URLs/s', better: 'higher' }],
     },
+    // `get` reads each object into one Buffer (ours: downloadBuffer, OpenDAL: read, AWS SDK:
+    // transformToByteArray); `get-stream` is ours through the host's download() Readable.
     'ops-c32': {
       title: `1 KiB objects, concurrency 32 (${S.opsC32} ops per phase)`,
-      metrics: ['put', 'head', 'get', 'delete'].map((name) => ({ name, unit: 'ops/s', better: 'higher' })),
+      metrics: SMALL_OPS.map((name) => ({ name, unit: 'ops/s', better: 'higher' })),
     },
     'ops-c1': {
       title: `1 KiB objects, concurrency 1 (${S.opsC1} ops per phase)`,
-      metrics: ['put', 'head', 'get', 'delete'].map((name) => ({ name, unit: 'ops/s', better: 'higher' })),
+      metrics: SMALL_OPS.map((name) => ({ name, unit: 'ops/s', better: 'higher' })),
     },
     'obj1m-c8': {
       title: `1 MiB objects, concurrency 8 (${S.obj1mN} objects)`,

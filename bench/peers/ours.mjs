@@ -32,7 +32,9 @@ export function createWith(S3StorageBackend, s) {
     presign: async (key) => (await b.getSignedUrl(key)).url,
     put: (key, buf) => b.upload({ key, body: buf, contentType: CT }),
     head: (key) => b.exists(key),
-    get: readAll,
+    get: b.downloadBuffer ? (key) => b.downloadBuffer(key) : readAll,
+    // The host's path: download() as a Readable, read to its end.
+    getStream: readAll,
     del: (key) => b.delete(key),
     uploadBuffer: (key, buf) => b.upload({ key, body: buf, contentType: CT }),
     uploadStream: (key, readable) => b.upload({ key, body: readable, contentType: CT }),

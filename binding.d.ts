@@ -40,7 +40,12 @@ export declare class NativeBackend {
    * A small object arrives whole, as a plain object (no native reader to
    * keep, call or collect); a larger one as a [`NativeDownload`].
    */
-  openDownload(key: string, abort: AbortHandle | undefined | null, options: GetOptions): Promise<WholeDownload | NativeDownload>
+  openDownload(key: string, abort?: AbortHandle | undefined | null, options?: GetOptions | undefined | null): Promise<WholeDownload | NativeDownload>
+  /**
+   * `downloadBuffer`: a small object's body alone (nothing else crosses
+   * to JavaScript); a larger one as a [`NativeDownload`] to read to its end.
+   */
+  downloadWhole(key: string, abort?: AbortHandle | undefined | null, options?: GetOptions | undefined | null): Promise<Buffer | NativeDownload>
   delete(key: string, abort?: AbortHandle | undefined | null, versionId?: string | undefined | null): Promise<void>
   exists(key: string, abort?: AbortHandle | undefined | null): Promise<boolean>
   head(key: string, abort?: AbortHandle | undefined | null): Promise<ObjectHead>

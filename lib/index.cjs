@@ -244,6 +244,12 @@ class DownloadStream extends Readable {
   }
 }
 
+/** A download's native options; `undefined` when none is given (nothing to convert). */
+function getOptions(range, concurrency, ifMatch, ifNoneMatch, versionId) {
+  if (range === undefined && concurrency === undefined && ifMatch === undefined && ifNoneMatch === undefined && versionId === undefined) return undefined
+  return { rangeStart: range?.start, rangeEnd: range?.end, concurrency, ifMatch, ifNoneMatch, versionId }
+}
+
 /** Calls a progress callback; what it throws must not break the transfer. */
 function report(onProgress, event) {
   try {
@@ -458,7 +464,7 @@ class S3StorageBackend {
   async download(key, opts) {
     this.#checkKey('download', key)
     const { signal, onProgress, range, concurrency, ifMatch, ifNoneMatch, versionId } = this.#args('download', 'options', opts, key)
-    const get = { rangeStart: range?.start, rangeEnd: range?.end, concurrency, ifMatch, ifNoneMatch, versionId }
+    const get = getOptions(range, concurrency, ifMatch, ifNoneMatch, versionId)
     let stream
     await this.#run(
       'download',
@@ -485,14 +491,14 @@ class S3StorageBackend {
   async downloadBuffer(key, opts) {
     this.#checkKey('download', key)
     const { signal, onProgress, range, concurrency, ifMatch, ifNoneMatch, versionId } = this.#args('download', 'options', opts, key)
-    const get = { rangeStart: range?.start, rangeEnd: range?.end, concurrency, ifMatch, ifNoneMatch, versionId }
+    const get = getOptions(range, concurrency, ifMatch, ifNoneMatch, versionId)
     return this.#run('download', key, signal, async (abort) => {
-      const reader = await this.#native.openDownload(key, abort, get)
-      const total = reader.contentLength ?? undefined
-      if (reader.body !== undefined) {
-        if (onProgress) report(onProgress, { loaded: reader.body.length, total })
-        return reader.body
+      const reader = await this.#native.downloadWhole(key, abort, get)
+      if (Buffer.isBuffer(reader)) {
+        if (onProgress) report(onProgress, { loaded: reader.length, total: reader.length })
+        return reader
       }
+      const total = reader.contentLength ?? undefined
       try {
         const chunks = []
         let loaded = 0

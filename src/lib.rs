@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use napi::bindgen_prelude::*;
@@ -487,11 +487,11 @@ impl NativeBackend {
         env: &'env Env,
         key: String,
         abort: Option<&AbortHandle>,
-        options: GetOptions,
+        options: Option<GetOptions>,
     ) -> Result<PromiseRaw<'env, Either<WholeDownload, NativeDownload>>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
-        let options = DownloadOptions::from(options);
+        let options = options.map(DownloadOptions::from).unwrap_or_default();
         env.spawn_future(async move {
             let mut download = backend.download(&key, &options, &cancel).await.map_err(storage_error)?;
             let content_length = download.content_length.map(|n| n as f64);
@@ -499,13 +499,29 @@ impl NativeBackend {
                 let (content_type, etag) = (download.content_type.take(), download.etag.take());
                 return Ok(Either::A(WholeDownload { body: CopiedChunk(body), content_length, content_type, etag }));
             }
-            Ok(Either::B(NativeDownload {
-                content_length,
-                content_type: download.content_type.clone(),
-                etag: download.etag.clone(),
-                closer: download.closer(),
-                download: Arc::new(tokio::sync::Mutex::new(download)),
-            }))
+            Ok(Either::B(NativeDownload::from(download)))
+        })
+    }
+
+    /// `downloadBuffer`: a small object's body alone (nothing else crosses
+    /// to JavaScript); a larger one as a [`NativeDownload`] to read to its end.
+    #[napi(ts_return_type = "Promise<Buffer | NativeDownload>")]
+    pub fn download_whole<'env>(
+        &self,
+        env: &'env Env,
+        key: String,
+        abort: Option<&AbortHandle>,
+        options: Option<GetOptions>,
+    ) -> Result<PromiseRaw<'env, Either<CopiedChunk, NativeDownload>>> {
+        let backend = self.backend.clone();
+        let cancel = abort_token(abort);
+        let options = options.map(DownloadOptions::from).unwrap_or_default();
+        env.spawn_future(async move {
+            let mut download = backend.download(&key, &options, &cancel).await.map_err(storage_error)?;
+            match download.read_small(SMALL_DOWNLOAD_BYTES).await.map_err(storage_error)? {
+                Some(body) => Ok(Either::A(CopiedChunk(body))),
+                None => Ok(Either::B(NativeDownload::from(download))),
+            }
         })
     }
 
@@ -748,6 +764,18 @@ pub struct NativeDownload {
     content_length: Option<f64>,
     content_type: Option<String>,
     etag: Option<String>,
+}
+
+impl From<Download> for NativeDownload {
+    fn from(download: Download) -> Self {
+        NativeDownload {
+            content_length: download.content_length.map(|n| n as f64),
+            content_type: download.content_type.clone(),
+            etag: download.etag.clone(),
+            closer: download.closer(),
+            download: Arc::new(tokio::sync::Mutex::new(download)),
+        }
+    }
 }
 
 #[napi]

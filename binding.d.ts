@@ -33,7 +33,7 @@ export declare class NativeBackend {
    * caller must not change them until the promise settles); workers pass
    * true, because a terminated worker frees its memory under a transfer.
    */
-  putBuffer(key: string, body: Buffer, params: StoreParams, abort?: AbortHandle | undefined | null, copy?: boolean | undefined | null, progress?: TransferCounter | undefined | null): Promise<UploadDone>
+  putBuffer(key: string, body: Buffer, contentType: string, metadata?: Record<string, string> | undefined | null, params?: StoreParams | undefined | null, abort?: AbortHandle | undefined | null, copy?: boolean | undefined | null, progress?: TransferCounter | undefined | null): Promise<UploadDone>
   /** Validates, then starts a streaming upload fed by `NativeUpload.write`. */
   startUpload(key: string, params: StoreParams, contentLength?: number | undefined | null, abort?: AbortHandle | undefined | null, progress?: TransferCounter | undefined | null): Promise<NativeUpload>
   /**

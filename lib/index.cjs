@@ -244,6 +244,9 @@ class DownloadStream extends Readable {
   }
 }
 
+/** What an upload stores besides its type and metadata (each sends the whole `store` object). */
+const PLAIN_STORE = ['ifNoneMatch', 'ifMatch', 'cacheControl', 'contentDisposition', 'contentEncoding', 'contentLanguage', 'expires', 'storageClass', 'tags', 'checksum', 'serverSideEncryption']
+
 /** A download's native options; `undefined` when none is given (nothing to convert). */
 function getOptions(range, concurrency, ifMatch, ifNoneMatch, versionId) {
   if (range === undefined && concurrency === undefined && ifMatch === undefined && ifNoneMatch === undefined && versionId === undefined) return undefined
@@ -398,8 +401,10 @@ class S3StorageBackend {
       const progress = onProgress && new UploadProgress(onProgress, body.byteLength)
       let ok = false
       try {
+        // Only a type and metadata (the common upload): two plain arguments, no object to convert.
+        const plain = PLAIN_STORE.every((name) => store[name] === undefined)
         const out = await this.#run('upload', key, signal, (abort) =>
-          this.#native.putBuffer(key, bufferView(body), store, abort, COPY_BODIES, progress?.counter),
+          this.#native.putBuffer(key, bufferView(body), store.contentType, store.metadata, plain ? undefined : store, abort, COPY_BODIES, progress?.counter),
         )
         ok = true
         return uploadResult(key, out)

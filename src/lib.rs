@@ -441,7 +441,9 @@ impl NativeBackend {
         env: &'env Env,
         key: String,
         body: Buffer,
-        params: StoreParams,
+        content_type: String,
+        metadata: Option<HashMap<String, String>>,
+        params: Option<StoreParams>,
         abort: Option<&AbortHandle>,
         copy: Option<bool>,
         progress: Option<&TransferCounter>,
@@ -450,8 +452,11 @@ impl NativeBackend {
         let cancel = abort_token(abort);
         let data = owned_bytes(body, copy.unwrap_or(false));
         let sent = counter(progress);
-        env.spawn_future(async move {
-            let options = backend.put_options(&key, params.into()).map_err(storage_error)?;
+        spawn(env, move || async move {
+            // Only a type and metadata (the common upload) cross as two plain
+            // arguments; anything more comes as `params`, which holds them too.
+            let request = params.map_or_else(|| PutRequest { content_type, metadata, ..PutRequest::default() }, PutRequest::from);
+            let options = backend.put_options(&key, request).map_err(storage_error)?;
             let out = backend.put_bytes(key, options, data, &cancel, sent).await.map_err(storage_error)?;
             Ok(out.into())
         })
@@ -472,7 +477,7 @@ impl NativeBackend {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
         let sent = counter(progress);
-        env.spawn_future(async move {
+        spawn(env, move || async move {
             let options = backend.put_options(&key, params.into()).map_err(storage_error)?;
             let sink = backend.start_upload(key, options, content_length, &cancel, sent).map_err(storage_error)?;
             Ok(NativeUpload { sink: Arc::new(sink) })
@@ -492,7 +497,7 @@ impl NativeBackend {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
         let options = options.map(DownloadOptions::from).unwrap_or_default();
-        env.spawn_future(async move {
+        spawn(env, move || async move {
             let mut download = backend.download(&key, &options, &cancel).await.map_err(storage_error)?;
             let content_length = download.content_length.map(|n| n as f64);
             if let Some(body) = download.read_small(SMALL_DOWNLOAD_BYTES).await.map_err(storage_error)? {
@@ -516,7 +521,7 @@ impl NativeBackend {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
         let options = options.map(DownloadOptions::from).unwrap_or_default();
-        env.spawn_future(async move {
+        spawn(env, move || async move {
             let mut download = backend.download(&key, &options, &cancel).await.map_err(storage_error)?;
             match download.read_small(SMALL_DOWNLOAD_BYTES).await.map_err(storage_error)? {
                 Some(body) => Ok(Either::A(CopiedChunk(body))),
@@ -535,21 +540,21 @@ impl NativeBackend {
     ) -> Result<PromiseRaw<'env, ()>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
-        env.spawn_future(async move { backend.delete(&key, version_id, &cancel).await.map_err(storage_error) })
+        spawn(env, move || async move { backend.delete(&key, version_id, &cancel).await.map_err(storage_error) })
     }
 
     #[napi(ts_return_type = "Promise<boolean>")]
     pub fn exists<'env>(&self, env: &'env Env, key: String, abort: Option<&AbortHandle>) -> Result<PromiseRaw<'env, bool>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
-        env.spawn_future(async move { backend.exists(&key, &cancel).await.map_err(storage_error) })
+        spawn(env, move || async move { backend.exists(&key, &cancel).await.map_err(storage_error) })
     }
 
     #[napi(ts_return_type = "Promise<ObjectHead>")]
     pub fn head<'env>(&self, env: &'env Env, key: String, abort: Option<&AbortHandle>) -> Result<PromiseRaw<'env, ObjectHead>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
-        env.spawn_future(async move {
+        spawn(env, move || async move {
             let info = backend.head(&key, &cancel).await.map_err(storage_error)?;
             Ok(ObjectHead::from(info))
         })
@@ -566,7 +571,7 @@ impl NativeBackend {
     #[napi(ts_return_type = "Promise<SignedUrlResult>")]
     pub fn sign_url<'env>(&self, env: &'env Env, key: String, options: SignOptions) -> Result<PromiseRaw<'env, SignedUrlResult>> {
         let backend = self.backend.clone();
-        env.spawn_future(async move {
+        spawn(env, move || async move {
             let signed = backend.sign_url(&key, &options.into()).await.map_err(storage_error)?;
             Ok(SignedUrlResult::from(signed))
         })
@@ -576,7 +581,7 @@ impl NativeBackend {
     pub fn presign_post<'env>(&self, env: &'env Env, options: PostFormOptions) -> Result<PromiseRaw<'env, PresignedPostResult>> {
         let backend = self.backend.clone();
         let options = PostOptions::from(options);
-        env.spawn_future(async move {
+        spawn(env, move || async move {
             let form = backend.presign_post(&options).await.map_err(storage_error)?;
             Ok(PresignedPostResult {
                 url: form.url,
@@ -601,7 +606,7 @@ impl NativeBackend {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
         let options = CopyOptions { content_type, metadata, server_side_encryption: server_side_encryption.map(Into::into) };
-        env.spawn_future(async move {
+        spawn(env, move || async move {
             let out = backend.copy(&from_key, &to_key, options, &cancel).await.map_err(storage_error)?;
             Ok(out.into())
         })
@@ -618,7 +623,7 @@ impl NativeBackend {
     ) -> Result<PromiseRaw<'env, ListPageResult>> {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
-        env.spawn_future(async move {
+        spawn(env, move || async move {
             let page = backend.list(&ListOptions { prefix, cursor, limit }, &cancel).await.map_err(storage_error)?;
             Ok(ListPageResult {
                 items: page
@@ -641,7 +646,7 @@ impl NativeBackend {
         let backend = self.backend.clone();
         let cancel = abort_token(abort);
         let items = items.into_iter().map(Into::into).collect();
-        env.spawn_future(async move {
+        spawn(env, move || async move {
             let out = backend.delete_many(items, &cancel).await.map_err(storage_error)?;
             Ok(DeleteManyResult {
                 deleted: out.deleted,
@@ -693,13 +698,13 @@ impl NativeUpload {
     pub fn write<'env>(&self, env: &'env Env, chunk: Buffer, copy: Option<bool>) -> Result<PromiseRaw<'env, ()>> {
         let sink = self.sink.clone();
         let data = owned_bytes(chunk, copy.unwrap_or(false));
-        env.spawn_future(async move { sink.write(data).await.map_err(storage_error) })
+        spawn(env, move || async move { sink.write(data).await.map_err(storage_error) })
     }
 
     #[napi(ts_return_type = "Promise<UploadDone>")]
     pub fn finish<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, UploadDone>> {
         let sink = self.sink.clone();
-        env.spawn_future(async move {
+        spawn(env, move || async move {
             let out = sink.finish().await.map_err(storage_error)?;
             Ok(out.into())
         })
@@ -709,7 +714,7 @@ impl NativeUpload {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn abort<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
         let sink = self.sink.clone();
-        env.spawn_future(async move {
+        spawn(env, move || async move {
             sink.abort().await;
             Ok(())
         })
@@ -742,6 +747,19 @@ impl ToNapiValue for CopiedChunk {
         }
         Ok(out)
     }
+}
+
+/// Spawns the future `make` returns on napi's runtime, created and boxed at
+/// its first poll on the runtime's thread: what napi moves around on the JS
+/// thread (into its wrapper, into tokio's task) is then only the captured
+/// values, not the future's whole state machine (kilobytes for a request),
+/// and the state machine is allocated and freed on the same thread.
+fn spawn<'env, T, Fut>(env: &'env Env, make: impl FnOnce() -> Fut + Send + 'static) -> Result<PromiseRaw<'env, T>>
+where
+    T: 'static + Send + ToNapiValue,
+    Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+{
+    env.spawn_future(async move { Box::pin(make()).await })
 }
 
 /// Objects up to this size are read whole before `openDownload` resolves.
@@ -784,7 +802,7 @@ impl NativeDownload {
     #[napi(ts_return_type = "Promise<Buffer | null>")]
     pub fn read<'env>(&self, env: &'env Env, max_bytes: u32) -> Result<PromiseRaw<'env, Option<CopiedChunk>>> {
         let download = self.download.clone();
-        env.spawn_future(async move {
+        spawn(env, move || async move {
             let mut download = download.lock().await;
             let chunk = download.read(max_bytes as usize).await.map_err(storage_error)?;
             Ok(chunk.map(CopiedChunk))

@@ -117,8 +117,8 @@ impl S3Backend {
     pub async fn exists(&self, key: &str, signal: &CancellationToken) -> Result<bool> {
         let op = Operation::Exists;
         validate_key(op, key)?;
-        match until_cancelled(op, key, signal, self.core.head_object(op, key)).await {
-            Ok(_) => Ok(true),
+        match until_cancelled(op, key, signal, self.core.object_exists(op, key)).await {
+            Ok(()) => Ok(true),
             Err(Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(e),
         }

@@ -164,6 +164,43 @@ impl Direct {
         O: fmt::Debug + Send + Sync + 'static,
         E: ProvideErrorMetadata + std::error::Error + fmt::Debug + Send + Sync + 'static,
     {
+        let out = self.send_reading::<I, O, E>(op, key, codec, input, how, true).await?;
+        Ok(out.expect("a success is read when asked"))
+    }
+
+    /// As [`Direct::send`], but a success is not read: only that it came
+    /// (`exists()` needs no header of the answer). Failures are read as
+    /// `send` reads them.
+    pub(crate) async fn succeeds<I, O, E>(
+        &self,
+        op: Operation,
+        key: &str,
+        codec: &Codec,
+        input: I,
+        how: Sending,
+    ) -> Result<(), SdkError<E, HttpResponse>>
+    where
+        I: fmt::Debug + Send + Sync + 'static,
+        O: fmt::Debug + Send + Sync + 'static,
+        E: ProvideErrorMetadata + std::error::Error + fmt::Debug + Send + Sync + 'static,
+    {
+        self.send_reading::<I, O, E>(op, key, codec, input, how, false).await.map(drop)
+    }
+
+    async fn send_reading<I, O, E>(
+        &self,
+        op: Operation,
+        key: &str,
+        codec: &Codec,
+        input: I,
+        how: Sending,
+        read: bool,
+    ) -> Result<Option<O>, SdkError<E, HttpResponse>>
+    where
+        I: fmt::Debug + Send + Sync + 'static,
+        O: fmt::Debug + Send + Sync + 'static,
+        E: ProvideErrorMetadata + std::error::Error + fmt::Debug + Send + Sync + 'static,
+    {
         let mut bag = ConfigBag::base();
         let mut request = codec.serializer().serialize_input(Input::erase(input), &mut bag).map_err(SdkError::construction_failure)?;
         let path = request.uri().to_owned();
@@ -174,7 +211,7 @@ impl Direct {
             // A body that cannot be sent twice (a stream) gets one attempt.
             let again = if attempt < attempts { request.try_clone() } else { None };
             let last = again.is_none();
-            let sent = self.attempt(op, key, codec, request, attempt, how).await;
+            let sent = self.attempt(op, key, codec, request, attempt, how, read).await;
             match sent {
                 Err(e) if !last && retryable(&e) => {
                     request = again.expect("kept for another attempt");
@@ -194,7 +231,8 @@ impl Direct {
         mut request: HttpRequest,
         attempt: u32,
         how: Sending,
-    ) -> Result<O, SdkError<E, HttpResponse>>
+        read: bool,
+    ) -> Result<Option<O>, SdkError<E, HttpResponse>>
     where
         O: fmt::Debug + Send + Sync + 'static,
         E: ProvideErrorMetadata + std::error::Error + fmt::Debug + Send + Sync + 'static,
@@ -231,11 +269,14 @@ impl Direct {
         if let Some(event) = event {
             event.answered(response.status().as_u16(), response.headers().get("x-amz-request-id"));
         }
+        if !read && response.status().is_success() {
+            return Ok(None);
+        }
         s3_expires(&mut response);
         let bag = ConfigBag::base();
         if codec.streaming {
             if let Some(out) = codec.deserializer().deserialize_streaming_with_config(&mut response, &bag) {
-                return answer_of(out, response);
+                return answer_of(out, response).map(Some);
             }
         }
         // Small answers and error answers are read whole.
@@ -245,7 +286,7 @@ impl Direct {
             Err(e) => return Err(SdkError::response_error(BodyFailed(e.to_string()), response)),
         }
         let out = codec.deserializer().deserialize_nonstreaming_with_config(&response, &bag);
-        answer_of(out, response)
+        answer_of(out, response).map(Some)
     }
 }
 

@@ -18,7 +18,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_credential_types::Credentials;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
-use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
 use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectInput, PutObjectOutput};
 use aws_sdk_s3::operation::RequestId;
 use aws_sdk_s3::presigning::PresigningConfig;
@@ -685,19 +685,43 @@ impl S3Core {
             }
             Err(e) => e,
         };
+        Err(self.head_failed(op, key, err).await)
+    }
+
+    /// Whether the object exists: a HeadObject whose success is not read
+    /// (direct.rs), or [`S3Core::head_object`]. A missing key is `NotFound`.
+    pub(crate) async fn object_exists(&self, op: Operation, key: &str) -> Result<()> {
+        let Some(d) = &self.direct else {
+            return self.head_object(op, key).await.map(drop);
+        };
+        let request = with_customer_key!(self.client.head_object().bucket(self.bucket()).key(key), self.read_key());
+        let sent = match request.as_input().clone().build() {
+            Ok(input) => Box::pin(d.succeeds::<_, HeadObjectOutput, HeadObjectError>(op, key, &d.ops.head, input, Sending::SMALL)).await,
+            Err(e) => Err(SdkError::construction_failure(e)),
+        };
+        match sent {
+            Ok(()) => Ok(self.mark_seen()),
+            Err(err) => Err(self.head_failed(op, key, err).await),
+        }
+    }
+
+    /// A failed HeadObject, diagnosed: its answer has no body, so a 404
+    /// cannot tell a missing key from a missing bucket, nor a 403 a bad
+    /// signature from a denied permission.
+    async fn head_failed(&self, op: Operation, key: &str, err: SdkError<HeadObjectError, HttpResponse>) -> Error {
         let status = err.raw_response().map(|r| r.status().as_u16());
         let err = self.error(op, key, err);
         match status {
-            Some(404) => Err(self.confirm_not_found(Error::not_found(op, key, self.bucket())).await),
+            Some(404) => self.confirm_not_found(Error::not_found(op, key, self.bucket())).await,
             // A 1-byte GET's error answer has a body with the code.
             Some(403) | Some(400) => {
                 let get = with_customer_key!(self.client.get_object().bucket(self.bucket()).key(key).range("bytes=0-0"), self.read_key());
                 match self.observe(op, key, get.send()).await {
-                    Ok(_) => Err(err),
-                    Err(e) => Err(self.confirm_not_found(self.error(op, key, e)).await),
+                    Ok(_) => err,
+                    Err(e) => self.confirm_not_found(self.error(op, key, e)).await,
                 }
             }
-            _ => Err(err),
+            _ => err,
         }
     }
 

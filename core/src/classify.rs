@@ -2,13 +2,13 @@
 //! service or the network said becomes an error kind in [`classify`], the
 //! one place S3 codes and HTTP statuses are read.
 
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::RequestId;
 use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
-use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
 
 use crate::error::{Error, Operation, ServiceInfo};
 
@@ -194,6 +194,34 @@ pub(crate) fn classify(operation: Operation, key: &str, bucket: &str, info: Serv
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_s3::operation::head_object::HeadObjectError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn answered(status: u16, code: &str) -> SdkError<HeadObjectError, HttpResponse> {
+        let err = HeadObjectError::generic(ErrorMetadata::builder().code(code).build());
+        SdkError::service_error(err, HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty()))
+    }
+
+    #[test]
+    fn retryable_follows_the_sdk_standard_classifiers() {
+        for (status, code) in
+            [(503, "SlowDown"), (500, "InternalError"), (400, "RequestTimeout"), (502, ""), (504, ""), (400, "Throttling")]
+        {
+            assert!(retryable(&answered(status, code)), "{status} {code}");
+        }
+        for (status, code) in [(404, "NoSuchKey"), (403, "AccessDenied"), (412, "PreconditionFailed"), (400, "InvalidArgument"), (501, "")]
+        {
+            assert!(!retryable(&answered(status, code)), "{status} {code}");
+        }
+        let io = ConnectorError::io(Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)));
+        assert!(retryable(&SdkError::<HeadObjectError, HttpResponse>::dispatch_failure(io)));
+        assert!(retryable(&SdkError::<HeadObjectError, HttpResponse>::timeout_error("attempt timeout")));
+        let user = ConnectorError::user(Box::new(std::io::Error::other("bad request")));
+        assert!(!retryable(&SdkError::<HeadObjectError, HttpResponse>::dispatch_failure(user)));
+        assert!(!retryable(&SdkError::<HeadObjectError, HttpResponse>::construction_failure("no key")));
+    }
 
     fn info(status: u16, code: &str) -> ServiceInfo {
         ServiceInfo { status: Some(status), code: Some(code.into()), request_id: None, detail: code.into() }

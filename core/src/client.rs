@@ -12,9 +12,9 @@ use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation, StalledStreamProtectionConfig,
 };
 use aws_sdk_s3::Client;
+use aws_smithy_async::rt::sleep::default_async_sleep;
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
-use aws_smithy_async::rt::sleep::default_async_sleep;
 use aws_smithy_http_client::{Connector, ConnectorBuilder};
 use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -37,7 +37,12 @@ use crate::retry::sdk_retry_config;
 /// when given, is told of every HTTP attempt (observe.rs); without it no
 /// interceptor is registered. `http` is the connection pool it shares with
 /// direct.rs.
-pub(crate) fn build_client(config: &BackendConfig, credentials: SharedCredentialsProvider, observing: Option<Observing>, http: Http) -> Client {
+pub(crate) fn build_client(
+    config: &BackendConfig,
+    credentials: SharedCredentialsProvider,
+    observing: Option<Observing>,
+    http: Http,
+) -> Client {
     let region = Region::new(config.region.clone());
     let mut builder = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())

@@ -319,3 +319,46 @@ fn s3_expires(response: &mut HttpResponse) {
     }
     headers.insert("ExpiresString", raw);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{connector_settings, Http};
+    use crate::config::BackendConfig;
+    use aws_smithy_runtime_api::http::StatusCode;
+
+    fn config(credentials: bool) -> BackendConfig {
+        let mut options = serde_json::json!({ "bucket": "test-bucket", "region": "eu-west-3", "endpoint": "http://127.0.0.1:9" });
+        if credentials {
+            options["credentials"] = serde_json::json!({ "accessKeyId": "AKID", "secretAccessKey": "secret" });
+        }
+        BackendConfig::from_options(&options).unwrap()
+    }
+
+    fn direct(config: &BackendConfig) -> Option<Direct> {
+        let connector = Http::new(config).connector(&connector_settings(config));
+        Direct::new(UrlSigner::new(config), connector, config.retry, config.timeouts.request_ms, None)
+    }
+
+    #[tokio::test]
+    async fn only_static_credentials_take_the_direct_path_and_its_codecs_are_the_sdk_operations() {
+        let with = direct(&config(true)).expect("static credentials: direct");
+        let names = [&with.ops.head, &with.ops.get, &with.ops.put, &with.ops.delete].map(|c| (c.name, c.streaming));
+        assert_eq!(names, [("HeadObject", false), ("GetObject", true), ("PutObject", false), ("DeleteObject", false)]);
+        assert!(direct(&config(false)).is_none(), "default chain: the SDK path");
+    }
+
+    #[test]
+    fn expires_that_is_not_a_date_is_kept_raw_only() {
+        let mut ok = HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::empty());
+        ok.headers_mut().insert("Expires", "Wed, 21 Oct 2026 07:28:00 GMT");
+        s3_expires(&mut ok);
+        assert_eq!(ok.headers().get("Expires"), Some("Wed, 21 Oct 2026 07:28:00 GMT"));
+        assert_eq!(ok.headers().get("ExpiresString"), Some("Wed, 21 Oct 2026 07:28:00 GMT"));
+        let mut bad = HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::empty());
+        bad.headers_mut().insert("Expires", "soon");
+        s3_expires(&mut bad);
+        assert_eq!(bad.headers().get("Expires"), None);
+        assert_eq!(bad.headers().get("ExpiresString"), Some("soon"));
+    }
+}

@@ -46,7 +46,7 @@ pub(crate) struct UrlRequest<'a> {
 }
 
 /// Signs URLs for one bucket without the SDK's request pipeline.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct UrlSigner {
     /// Bucket URL from the SDK's endpoint rules, without a trailing slash,
     /// e.g. `http://127.0.0.1:9000/bucket` or `https://bucket.s3.eu-west-1.amazonaws.com`.
@@ -259,7 +259,8 @@ mod tests {
 
     /// The SDK's own presigned URL for the same request.
     async fn sdk_url(config: &BackendConfig, req: &UrlRequest<'_>) -> String {
-        let client = crate::client::build_client(config, crate::client::credentials_provider(config), None, crate::client::Http::new(config));
+        let client =
+            crate::client::build_client(config, crate::client::credentials_provider(config), None, crate::client::Http::new(config));
         let presigning =
             aws_sdk_s3::presigning::PresigningConfig::builder().start_time(req.start.unwrap()).expires_in(req.expires_in).build().unwrap();
         let signed = if req.method == "PUT" {
@@ -351,7 +352,8 @@ mod tests {
         use aws_sdk_s3::types::ServerSideEncryption;
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
         let config = config(json!({ "endpoint": "http://127.0.0.1:9000" }));
-        let client = crate::client::build_client(&config, crate::client::credentials_provider(&config), None, crate::client::Http::new(&config));
+        let client =
+            crate::client::build_client(&config, crate::client::credentials_provider(&config), None, crate::client::Http::new(&config));
         let signer = UrlSigner::new(&config).unwrap();
         let customer = CustomerKey::new(&[5u8; 32]).unwrap();
         let kms = Encryption::Kms { key_id: Some("arn:aws:kms:eu-west-3:1:key/k".into()), bucket_key: Some(true) };

@@ -34,8 +34,8 @@ use crate::body::chunks_stream;
 use crate::checksum::{answered_checksum, with_checksum, Checksum};
 use crate::classify::{classify, error_chain, from_sdk};
 use crate::client::{body_request_override, build_client, connector_settings, credentials_provider, Http};
-use crate::direct::{Direct, Sending};
 use crate::config::BackendConfig;
+use crate::direct::{Direct, Sending};
 use crate::encryption::{CustomerKey, Encryption, EncryptionInfo, CUSTOMER_ALGORITHM};
 use crate::error::{Error, Operation, Result, ServiceInfo};
 use crate::observe::{observed, Observing, RequestHook};
@@ -261,13 +261,14 @@ impl S3Core {
         let observing = hook.map(|h| Observing::new(h, &config.bucket));
         let http = Http::new(&config);
         let connector = http.connector(&connector_settings(&config));
-        let direct = Direct::new(UrlSigner::new(&config), connector, config.retry, config.timeouts.request_ms, observing.clone());
+        let signer = UrlSigner::new(&config);
+        let direct = Direct::new(signer.clone(), connector, config.retry, config.timeouts.request_ms, observing.clone());
         S3Core {
             client: build_client(&config, credentials.clone(), observing.clone(), http),
             direct,
             observing,
             body_override: body_request_override(&config),
-            signer: UrlSigner::new(&config),
+            signer,
             credentials,
             bucket_seen_ms: AtomicI64::new(i64::MIN / 2),
             config,
@@ -407,7 +408,6 @@ impl S3Core {
                     Err(e) => Box::pin(std::future::ready(Err(SdkError::construction_failure(e)))),
                 }
             })
-
             .await?;
         let sum = answered_checksum!(out, put.checksum);
         Ok(self.seen(UploadOutcome { etag: out.e_tag, version_id: out.version_id, checksum: sum.or_else(|| checksum.cloned()) }))

@@ -116,17 +116,22 @@ impl std::error::Error for BodyFailed {}
 pub(crate) struct Sending {
     /// Attempts at most (1: a resumed download counts its GETs itself).
     pub attempts: u32,
-    /// Bound on each attempt up to the answer's headers; `None` for bodies
+    /// Bound on each attempt up to the answer's headers; `false` for bodies
     /// whose duration grows with their size (a watchdog bounds those).
     pub attempt_timeout: bool,
+    /// Read a successful answer into the operation's output (set by
+    /// [`Direct::send`] and [`Direct::succeeds`]).
+    read: bool,
 }
 
 impl Sending {
     /// A request without a body, or a download's headers.
-    pub(crate) const SMALL: Sending = Sending { attempts: u32::MAX, attempt_timeout: true };
+    pub(crate) const SMALL: Sending = Sending { attempts: u32::MAX, attempt_timeout: true, read: true };
+    /// One attempt, no retry (a resumed download counts its GETs itself).
+    pub(crate) const ONCE: Sending = Sending { attempts: 1, ..Sending::SMALL };
     /// A request with a body: no per-attempt timeout (request.rs's
     /// no-progress watchdog bounds it, as it does the SDK's).
-    pub(crate) const LONG: Sending = Sending { attempts: u32::MAX, attempt_timeout: false };
+    pub(crate) const LONG: Sending = Sending { attempts: u32::MAX, attempt_timeout: false, read: true };
 }
 
 impl Direct {
@@ -164,7 +169,7 @@ impl Direct {
         O: fmt::Debug + Send + Sync + 'static,
         E: ProvideErrorMetadata + std::error::Error + fmt::Debug + Send + Sync + 'static,
     {
-        let out = self.send_reading::<I, O, E>(op, key, codec, input, how, true).await?;
+        let out = self.send_reading::<I, O, E>(op, key, codec, input, Sending { read: true, ..how }).await?;
         Ok(out.expect("a success is read when asked"))
     }
 
@@ -184,7 +189,7 @@ impl Direct {
         O: fmt::Debug + Send + Sync + 'static,
         E: ProvideErrorMetadata + std::error::Error + fmt::Debug + Send + Sync + 'static,
     {
-        self.send_reading::<I, O, E>(op, key, codec, input, how, false).await.map(drop)
+        self.send_reading::<I, O, E>(op, key, codec, input, Sending { read: false, ..how }).await.map(drop)
     }
 
     async fn send_reading<I, O, E>(
@@ -194,7 +199,6 @@ impl Direct {
         codec: &Codec,
         input: I,
         how: Sending,
-        read: bool,
     ) -> Result<Option<O>, SdkError<E, HttpResponse>>
     where
         I: fmt::Debug + Send + Sync + 'static,
@@ -211,7 +215,7 @@ impl Direct {
             // A body that cannot be sent twice (a stream) gets one attempt.
             let again = if attempt < attempts { request.try_clone() } else { None };
             let last = again.is_none();
-            let sent = self.attempt(op, key, codec, request, attempt, how, read).await;
+            let sent = self.attempt(op, key, codec, request, attempt, how).await;
             match sent {
                 Err(e) if !last && retryable(&e) => {
                     request = again.expect("kept for another attempt");
@@ -231,7 +235,6 @@ impl Direct {
         mut request: HttpRequest,
         attempt: u32,
         how: Sending,
-        read: bool,
     ) -> Result<Option<O>, SdkError<E, HttpResponse>>
     where
         O: fmt::Debug + Send + Sync + 'static,
@@ -269,7 +272,7 @@ impl Direct {
         if let Some(event) = event {
             event.answered(response.status().as_u16(), response.headers().get("x-amz-request-id"));
         }
-        if !read && response.status().is_success() {
+        if !how.read && response.status().is_success() {
             return Ok(None);
         }
         s3_expires(&mut response);

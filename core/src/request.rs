@@ -560,7 +560,7 @@ impl S3Core {
         let sent = if self.direct.is_some() {
             // No SDK validation runs here: the header is all `checksum_mode` adds.
             let request = if mode.checksum { request.checksum_mode(ChecksumMode::Enabled) } else { request };
-            let how = Sending { attempts: if mode.once { 1 } else { u32::MAX }, ..Sending::SMALL };
+            let how = if mode.once { Sending::ONCE } else { Sending::SMALL };
             send_small!(self, op, key, get, request, how)
         } else {
             let mut request = request.customize();
@@ -700,7 +700,10 @@ impl S3Core {
             Err(e) => Err(SdkError::construction_failure(e)),
         };
         match sent {
-            Ok(()) => Ok(self.mark_seen()),
+            Ok(()) => {
+                self.mark_seen();
+                Ok(())
+            }
             Err(err) => Err(self.head_failed(op, key, err).await),
         }
     }

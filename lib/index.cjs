@@ -247,6 +247,8 @@ class DownloadStream extends Readable {
 /** What an upload stores besides its type and metadata (each sends the whole `store` object). */
 const PLAIN_STORE = ['ifNoneMatch', 'ifMatch', 'cacheControl', 'contentDisposition', 'contentEncoding', 'contentLanguage', 'expires', 'storageClass', 'tags', 'checksum', 'serverSideEncryption']
 
+const noop = () => {}
+
 /** A download's native options; `undefined` when none is given (nothing to convert). */
 function getOptions(range, concurrency, ifMatch, ifNoneMatch, versionId) {
   if (range === undefined && concurrency === undefined && ifMatch === undefined && ifNoneMatch === undefined && versionId === undefined) return undefined
@@ -354,7 +356,18 @@ class S3StorageBackend {
    * for calls whose result outlives the promise (downloads): they release.
    */
   async #run(operation, key, signal, call, keep) {
-    if (signal?.aborted) throw this.#aborted(operation, key, signal)
+    if (!signal) {
+      // No signal (most calls): no handle, no listener, nothing to release.
+      try {
+        const result = await call(undefined)
+        if (keep) keep(result, undefined, noop)
+        return result
+      } catch (err) {
+        if (isTyped(this.#classes, err)) throw err
+        throw this.#fail(err, operation, key)
+      }
+    }
+    if (signal.aborted) throw this.#aborted(operation, key, signal)
     const handle = signal ? new native.AbortHandle() : undefined
     const onAbort = () => handle.abort()
     signal?.addEventListener('abort', onAbort, { once: true })

@@ -777,22 +777,57 @@ pub struct WholeDownload {
 /// The reading end of a download.
 #[napi]
 pub struct NativeDownload {
-    download: Arc<tokio::sync::Mutex<Download>>,
+    /// Stops the reader ahead.
+    stop: CancellationToken,
+    /// Chunks read ahead (see [`READ_AHEAD_CHUNKS`]).
+    chunks: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<ReadAhead>>>,
     closer: DownloadCloser,
     content_length: Option<f64>,
     content_type: Option<String>,
     etag: Option<String>,
 }
 
+/// A large download is read ahead of JavaScript by up to this many chunks
+/// (each up to [`READ_AHEAD_CHUNK_BYTES`]), so the connection keeps flowing
+/// while the reader handles a chunk (a writer to disk, a hash), and the
+/// server sends in large pieces; beyond that, the socket's flow control
+/// holds the server back.
+const READ_AHEAD_CHUNKS: usize = 4;
+const READ_AHEAD_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// A read's answer, handed from the reader ahead to `NativeDownload.read`.
+type ReadAhead = std::result::Result<Option<Vec<u8>>, s3_storage_core::Error>;
+
 impl From<Download> for NativeDownload {
-    fn from(download: Download) -> Self {
-        NativeDownload {
+    /// Starts the reader ahead (on the runtime this is called from).
+    fn from(mut download: Download) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel::<ReadAhead>(READ_AHEAD_CHUNKS);
+        let stop = CancellationToken::new();
+        let native = NativeDownload {
             content_length: download.content_length.map(|n| n as f64),
             content_type: download.content_type.clone(),
             etag: download.etag.clone(),
             closer: download.closer(),
-            download: Arc::new(tokio::sync::Mutex::new(download)),
-        }
+            stop: stop.clone(),
+            chunks: Arc::new(tokio::sync::Mutex::new(rx)),
+        };
+        tokio::spawn(async move {
+            loop {
+                // A close ends a read in progress (the closer) and a wait for
+                // room ahead (`stop`); a reader that is gone ends the send.
+                let read = download.read(READ_AHEAD_CHUNK_BYTES).await;
+                let last = !matches!(read, Ok(Some(_)));
+                let sent = tokio::select! {
+                    sent = tx.send(read) => sent.is_ok(),
+                    _ = stop.cancelled() => false,
+                };
+                if !sent || last {
+                    break;
+                }
+            }
+            download.close();
+        });
+        native
     }
 }
 
@@ -801,11 +836,14 @@ impl NativeDownload {
     /// Up to about `max_bytes`; `null` at the end.
     #[napi(ts_return_type = "Promise<Buffer | null>")]
     pub fn read<'env>(&self, env: &'env Env, max_bytes: u32) -> Result<PromiseRaw<'env, Option<CopiedChunk>>> {
-        let download = self.download.clone();
+        let _ = max_bytes; // the reader ahead reads READ_AHEAD_CHUNK_BYTES at a time
+        let chunks = self.chunks.clone();
         spawn(env, move || async move {
-            let mut download = download.lock().await;
-            let chunk = download.read(max_bytes as usize).await.map_err(storage_error)?;
-            Ok(chunk.map(CopiedChunk))
+            match chunks.lock().await.recv().await {
+                Some(Ok(Some(chunk))) => Ok(Some(CopiedChunk(chunk))),
+                Some(Ok(None)) | None => Ok(None),
+                Some(Err(e)) => Err(storage_error(e)),
+            }
         })
     }
 
@@ -813,9 +851,7 @@ impl NativeDownload {
     #[napi]
     pub fn close(&self) {
         self.closer.close();
-        if let Ok(mut download) = self.download.try_lock() {
-            download.close();
-        }
+        self.stop.cancel();
     }
 
     #[napi(getter)]

@@ -87,29 +87,24 @@ pub(crate) struct Direct {
     pub(crate) ops: Codecs,
 }
 
-/// The per-attempt timeout fired (worded as the SDK words its own).
-#[derive(Debug)]
-struct AttemptTimeout(Duration);
-
-impl fmt::Display for AttemptTimeout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "operation attempt timeout occurred after {:?}", self.0)
-    }
+/// Why an attempt failed on this path where the SDK would have said so itself.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// The per-attempt timeout fired (worded as the SDK words its own).
+    #[error("operation attempt timeout occurred after {0:?}")]
+    AttemptTimeout(Duration),
+    /// The body could not be read whole (an error answer, or a small answer).
+    #[error("reading the answer's body failed: {0}")]
+    BodyFailed(String),
 }
 
-impl std::error::Error for AttemptTimeout {}
+/// What the SDK's input and output types of an operation are.
+pub(crate) trait Erased: fmt::Debug + Send + Sync + 'static {}
+impl<T: fmt::Debug + Send + Sync + 'static> Erased for T {}
 
-/// The body could not be read whole (an error answer, or a small answer).
-#[derive(Debug)]
-struct BodyFailed(String);
-
-impl fmt::Display for BodyFailed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "reading the answer's body failed: {}", self.0)
-    }
-}
-
-impl std::error::Error for BodyFailed {}
+/// What the SDK's error type of an operation is.
+pub(crate) trait OperationError: ProvideErrorMetadata + std::error::Error + Erased {}
+impl<T: ProvideErrorMetadata + std::error::Error + Erased> OperationError for T {}
 
 /// How one request is sent, beyond its input.
 #[derive(Debug, Clone, Copy)]
@@ -119,14 +114,19 @@ pub(crate) struct Sending {
     /// Bound on each attempt up to the answer's headers; `false` for bodies
     /// whose duration grows with their size (a watchdog bounds those).
     pub attempt_timeout: bool,
-    /// Read a successful answer into the operation's output (set by
-    /// [`Direct::send`] and [`Direct::succeeds`]).
+    /// Read a successful answer into the operation's output.
     read: bool,
 }
 
 impl Sending {
     /// A request without a body, or a download's headers.
     pub(crate) const SMALL: Sending = Sending { attempts: u32::MAX, attempt_timeout: true, read: true };
+    /// The same, but a success is not read: only that it came (`exists()`
+    /// needs no header of the answer). Failures are read as ever.
+    pub(crate) const fn status_only(self) -> Sending {
+        Sending { read: false, ..self }
+    }
+
     /// One attempt, no retry (a resumed download counts its GETs itself).
     pub(crate) const ONCE: Sending = Sending { attempts: 1, ..Sending::SMALL };
     /// A request with a body: no per-attempt timeout (request.rs's
@@ -155,44 +155,9 @@ impl Direct {
     }
 
     /// Sends `input` as `codec`'s operation, with retries; the answer as the
-    /// SDK's `send()` would give it.
+    /// SDK's `send()` would give it (`None` for a success `how` does not read:
+    /// see [`Sending::status_only`]).
     pub(crate) async fn send<I, O, E>(
-        &self,
-        op: Operation,
-        key: &str,
-        codec: &Codec,
-        input: I,
-        how: Sending,
-    ) -> Result<O, SdkError<E, HttpResponse>>
-    where
-        I: fmt::Debug + Send + Sync + 'static,
-        O: fmt::Debug + Send + Sync + 'static,
-        E: ProvideErrorMetadata + std::error::Error + fmt::Debug + Send + Sync + 'static,
-    {
-        let out = self.send_reading::<I, O, E>(op, key, codec, input, Sending { read: true, ..how }).await?;
-        Ok(out.expect("a success is read when asked"))
-    }
-
-    /// As [`Direct::send`], but a success is not read: only that it came
-    /// (`exists()` needs no header of the answer). Failures are read as
-    /// `send` reads them.
-    pub(crate) async fn succeeds<I, O, E>(
-        &self,
-        op: Operation,
-        key: &str,
-        codec: &Codec,
-        input: I,
-        how: Sending,
-    ) -> Result<(), SdkError<E, HttpResponse>>
-    where
-        I: fmt::Debug + Send + Sync + 'static,
-        O: fmt::Debug + Send + Sync + 'static,
-        E: ProvideErrorMetadata + std::error::Error + fmt::Debug + Send + Sync + 'static,
-    {
-        self.send_reading::<I, O, E>(op, key, codec, input, Sending { read: false, ..how }).await.map(drop)
-    }
-
-    async fn send_reading<I, O, E>(
         &self,
         op: Operation,
         key: &str,
@@ -201,9 +166,9 @@ impl Direct {
         how: Sending,
     ) -> Result<Option<O>, SdkError<E, HttpResponse>>
     where
-        I: fmt::Debug + Send + Sync + 'static,
-        O: fmt::Debug + Send + Sync + 'static,
-        E: ProvideErrorMetadata + std::error::Error + fmt::Debug + Send + Sync + 'static,
+        I: Erased,
+        O: Erased,
+        E: OperationError,
     {
         let mut bag = ConfigBag::base();
         let mut request = codec.serializer().serialize_input(Input::erase(input), &mut bag).map_err(SdkError::construction_failure)?;
@@ -237,8 +202,8 @@ impl Direct {
         how: Sending,
     ) -> Result<Option<O>, SdkError<E, HttpResponse>>
     where
-        O: fmt::Debug + Send + Sync + 'static,
-        E: ProvideErrorMetadata + std::error::Error + fmt::Debug + Send + Sync + 'static,
+        O: Erased,
+        E: OperationError,
     {
         if let Some(Err(e)) = self.signer.sign_headers(&mut request, SystemTime::now()) {
             return Err(SdkError::construction_failure(e));
@@ -249,8 +214,8 @@ impl Direct {
             match tokio::time::timeout(self.attempt_timeout, call).await {
                 Ok(answer) => answer,
                 Err(_) => {
-                    let timeout = AttemptTimeout(self.attempt_timeout);
-                    let failure = ConnectorError::timeout(Box::new(AttemptTimeout(self.attempt_timeout)));
+                    let timeout = Failure::AttemptTimeout(self.attempt_timeout);
+                    let failure = ConnectorError::timeout(Box::new(Failure::AttemptTimeout(self.attempt_timeout)));
                     if let Some(event) = event {
                         event.failed(&failure);
                     }
@@ -286,18 +251,23 @@ impl Direct {
         let body = std::mem::replace(response.body_mut(), SdkBody::taken());
         match ByteStream::new(body).collect().await {
             Ok(bytes) => *response.body_mut() = SdkBody::from(bytes.into_bytes()),
-            Err(e) => return Err(SdkError::response_error(BodyFailed(e.to_string()), response)),
+            Err(e) => return Err(SdkError::response_error(Failure::BodyFailed(e.to_string()), response)),
         }
         let out = codec.deserializer().deserialize_nonstreaming_with_config(&response, &bag);
         answer_of(out, response).map(Some)
     }
 }
 
+/// The output of an answer `Sending` asked to read.
+pub(crate) fn output<O>(read: Option<O>) -> O {
+    read.expect("a success is read unless Sending::status_only")
+}
+
 /// The deserializer's type-erased answer as the SDK's typed one.
 fn answer_of<O, E>(out: OutputOrError, response: HttpResponse) -> Result<O, SdkError<E, HttpResponse>>
 where
-    O: fmt::Debug + Send + Sync + 'static,
-    E: std::error::Error + fmt::Debug + Send + Sync + 'static,
+    O: Erased,
+    E: std::error::Error + Erased,
 {
     match out {
         Ok(output) => Ok(output.downcast::<O>().expect("the operation's output type")),

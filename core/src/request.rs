@@ -35,7 +35,7 @@ use crate::checksum::{answered_checksum, with_checksum, Checksum};
 use crate::classify::{classify, error_chain, from_sdk};
 use crate::client::{body_request_override, build_client, connector_settings, credentials_provider, Http};
 use crate::config::BackendConfig;
-use crate::direct::{Direct, Sending};
+use crate::direct::{output, Direct, Sending};
 use crate::encryption::{CustomerKey, Encryption, EncryptionInfo, CUSTOMER_ALGORITHM};
 use crate::error::{Error, Operation, Result, ServiceInfo};
 use crate::observe::{observed, Observing, RequestHook};
@@ -68,7 +68,7 @@ macro_rules! send_small {
         let request = $request;
         match &$core.direct {
             Some(d) => match request.as_input().clone().build() {
-                Ok(input) => Box::pin(d.send($op, $key, &d.ops.$codec, input, $how)).await,
+                Ok(input) => Box::pin(d.send($op, $key, &d.ops.$codec, input, $how)).await.map(output),
                 Err(e) => Err(SdkError::construction_failure(e)),
             },
             None => $core.observe($op, $key, request.send()).await,
@@ -404,7 +404,7 @@ impl S3Core {
                 };
                 let request = put_request!(PutObjectInput::builder().bucket(self.bucket()).key(&t.key), self, put, checksum);
                 match request.content_length(len as i64).body(body).build() {
-                    Ok(input) => Box::pin(d.send(t.op, &t.key, &d.ops.put, input, Sending::LONG)),
+                    Ok(input) => Box::pin(async move { d.send(t.op, &t.key, &d.ops.put, input, Sending::LONG).await.map(output) }),
                     Err(e) => Box::pin(std::future::ready(Err(SdkError::construction_failure(e)))),
                 }
             })
@@ -696,7 +696,10 @@ impl S3Core {
         };
         let request = with_customer_key!(self.client.head_object().bucket(self.bucket()).key(key), self.read_key());
         let sent = match request.as_input().clone().build() {
-            Ok(input) => Box::pin(d.succeeds::<_, HeadObjectOutput, HeadObjectError>(op, key, &d.ops.head, input, Sending::SMALL)).await,
+            Ok(input) => {
+                let how = Sending::SMALL.status_only();
+                Box::pin(d.send::<_, HeadObjectOutput, HeadObjectError>(op, key, &d.ops.head, input, how)).await.map(drop)
+            }
             Err(e) => Err(SdkError::construction_failure(e)),
         };
         match sent {

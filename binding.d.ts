@@ -63,8 +63,8 @@ export declare class NativeBackend {
 
 /** The reading end of a download. */
 export declare class NativeDownload {
-  /** Up to about `max_bytes`; `null` at the end. */
-  read(maxBytes: number): Promise<Buffer | null>
+  /** The next chunk read ahead (up to [`READ_AHEAD_CHUNK_BYTES`]); `null` at the end. */
+  read(): Promise<Buffer | null>
   /** Releases the connection now, even if a read is in flight. */
   close(): void
   get contentLength(): number | null

@@ -19,8 +19,6 @@ const { OWN_CLASSES, ConfigurationError, buildError, configurationError, describ
  */
 const COPY_BODIES = !isMainThread
 
-/** Bytes asked of the native reader per `_read`: few, large chunks for JS. */
-const DOWNLOAD_READ_BYTES = 1024 * 1024
 const INTERNAL = Symbol('S3StorageBackend.internal')
 
 function bufferView(u8) {
@@ -224,7 +222,7 @@ class DownloadStream extends Readable {
       this.push(null)
       return
     }
-    this.#reader.read(DOWNLOAD_READ_BYTES).then(
+    this.#reader.read().then(
       (chunk) => {
         if (this.destroyed) return this.#reader.close()
         if (this.#onProgress && (chunk !== null || this.#loaded === 0)) {
@@ -368,17 +366,17 @@ class S3StorageBackend {
       }
     }
     if (signal.aborted) throw this.#aborted(operation, key, signal)
-    const handle = signal ? new native.AbortHandle() : undefined
+    const handle = new native.AbortHandle()
     const onAbort = () => handle.abort()
-    signal?.addEventListener('abort', onAbort, { once: true })
-    const release = () => signal?.removeEventListener('abort', onAbort)
+    signal.addEventListener('abort', onAbort, { once: true })
+    const release = () => signal.removeEventListener('abort', onAbort)
     let kept = false
     try {
       const result = await call(handle)
       if (keep) kept = keep(result, signal, release)
       return result
     } catch (err) {
-      if (signal?.aborted) throw this.#aborted(operation, key, signal)
+      if (signal.aborted) throw this.#aborted(operation, key, signal)
       if (isTyped(this.#classes, err)) throw err
       throw this.#fail(err, operation, key)
     } finally {
@@ -520,7 +518,7 @@ class S3StorageBackend {
       try {
         const chunks = []
         let loaded = 0
-        for (let chunk; (chunk = await reader.read(DOWNLOAD_READ_BYTES)) !== null; ) {
+        for (let chunk; (chunk = await reader.read()) !== null; ) {
           chunks.push(chunk)
           loaded += chunk.length
           if (onProgress) report(onProgress, { loaded, total })

@@ -833,10 +833,9 @@ impl From<Download> for NativeDownload {
 
 #[napi]
 impl NativeDownload {
-    /// Up to about `max_bytes`; `null` at the end.
+    /// The next chunk read ahead (up to [`READ_AHEAD_CHUNK_BYTES`]); `null` at the end.
     #[napi(ts_return_type = "Promise<Buffer | null>")]
-    pub fn read<'env>(&self, env: &'env Env, max_bytes: u32) -> Result<PromiseRaw<'env, Option<CopiedChunk>>> {
-        let _ = max_bytes; // the reader ahead reads READ_AHEAD_CHUNK_BYTES at a time
+    pub fn read<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Option<CopiedChunk>>> {
         let chunks = self.chunks.clone();
         spawn(env, move || async move {
             match chunks.lock().await.recv().await {

@@ -29,7 +29,6 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::http::{HttpConnector, SharedHttpConnector};
 use aws_smithy_runtime_api::client::interceptors::context::{Input, OutputOrError};
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
-use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
 use aws_smithy_runtime_api::client::ser_de::{DeserializeResponse, SerializeRequest, SharedRequestSerializer, SharedResponseDeserializer};
 use aws_smithy_types::body::SdkBody;
@@ -214,12 +213,11 @@ impl Direct {
             match tokio::time::timeout(self.attempt_timeout, call).await {
                 Ok(answer) => answer,
                 Err(_) => {
-                    let timeout = Failure::AttemptTimeout(self.attempt_timeout);
-                    let failure = ConnectorError::timeout(Box::new(Failure::AttemptTimeout(self.attempt_timeout)));
+                    let timeout = SdkError::timeout_error(Failure::AttemptTimeout(self.attempt_timeout));
                     if let Some(event) = event {
-                        event.failed(&failure);
+                        event.failed(&timeout);
                     }
-                    return Err(SdkError::timeout_error(timeout));
+                    return Err(timeout);
                 }
             }
         } else {

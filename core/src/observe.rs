@@ -114,9 +114,7 @@ impl Observing {
             bucket: self.bucket.to_string(),
         });
     }
-}
 
-impl Observing {
     /// An attempt direct.rs sends (it runs no interceptor), reported as the
     /// [`Observer`] reports the SDK's: when it ends, or as abandoned when it
     /// is dropped first.

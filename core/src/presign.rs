@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use aws_sdk_s3::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
 use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SessionTokenMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
-    UriPathNormalizationMode,
+    sign, PayloadChecksumKind, PercentEncodingMode, SessionTokenMode, SignableBody, SignableRequest, SignatureLocation, SigningParams,
+    SigningSettings, UriPathNormalizationMode,
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_http::label::{fmt_string as label_encode, EncodingStrategy};
@@ -124,22 +124,9 @@ impl UrlSigner {
     /// stream). `None` without static credentials.
     pub(crate) fn sign_headers(&self, request: &mut HttpRequest, time: SystemTime) -> Option<Result<(), String>> {
         let identity = self.identity.as_ref()?;
-        let mut settings = SigningSettings::default();
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        settings.signature_location = SignatureLocation::Headers;
-        settings.session_token_mode = SessionTokenMode::Include;
+        let settings = s3_settings(SignatureLocation::Headers, PayloadChecksumKind::XAmzSha256);
         let signed = (|| {
-            let params = v4::SigningParams::builder()
-                .identity(identity)
-                .region(&self.region)
-                .name("s3")
-                .time(time)
-                .settings(settings)
-                .build()
-                .map_err(|e| e.to_string())?
-                .into();
+            let params = self.params(identity, time, settings)?;
             let body = request.body().bytes().map_or(SignableBody::UnsignedPayload, SignableBody::Bytes);
             let headers = request.headers().iter();
             let signable = SignableRequest::new(request.method(), request.uri(), headers, body).map_err(|e| e.to_string())?;
@@ -151,6 +138,12 @@ impl UrlSigner {
                 request.headers_mut().insert(header.name().to_owned(), header.value().to_owned());
             }
         }))
+    }
+
+    /// SigV4 parameters for S3 in this bucket's region, at `time`.
+    fn params<'a>(&'a self, identity: &'a Identity, time: SystemTime, settings: SigningSettings) -> Result<SigningParams<'a>, String> {
+        let params = v4::SigningParams::builder().identity(identity).region(&self.region).name("s3").time(time).settings(settings);
+        Ok(params.build().map_err(|e| e.to_string())?.into())
     }
 
     fn sign_with(&self, identity: &Identity, req: &UrlRequest<'_>) -> Result<String, String> {
@@ -186,23 +179,9 @@ impl UrlSigner {
         }
         headers.extend(req.headers.iter().map(|(name, value)| (*name, value.as_str())));
 
-        let mut settings = SigningSettings::default();
-        // S3's SigV4 variant: single URI encoding, no path normalisation.
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        settings.payload_checksum_kind = PayloadChecksumKind::NoHeader;
-        settings.signature_location = SignatureLocation::QueryParams;
-        settings.session_token_mode = SessionTokenMode::Include;
+        let mut settings = s3_settings(SignatureLocation::QueryParams, PayloadChecksumKind::NoHeader);
         settings.expires_in = Some(req.expires_in);
-        let params = v4::SigningParams::builder()
-            .identity(identity)
-            .region(&self.region)
-            .name("s3")
-            .time(req.start.unwrap_or_else(SystemTime::now))
-            .settings(settings)
-            .build()
-            .map_err(|e| e.to_string())?
-            .into();
+        let params = self.params(identity, req.start.unwrap_or_else(SystemTime::now), settings)?;
         let signable = SignableRequest::new(req.method, Cow::Borrowed(url.as_str()), headers.into_iter(), SignableBody::UnsignedPayload)
             .map_err(|e| e.to_string())?;
         let (_, query) = sign(signable, &params).map_err(|e| e.to_string())?.into_parts().0.into_parts();
@@ -214,6 +193,19 @@ impl UrlSigner {
         }
         Ok(url)
     }
+}
+
+/// S3's SigV4 variant (single URI encoding, no path normalisation, the
+/// session token signed), with the signature where `location` says and the
+/// payload hash as `checksum` says: the settings the SDK uses for S3.
+fn s3_settings(location: SignatureLocation, checksum: PayloadChecksumKind) -> SigningSettings {
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    settings.payload_checksum_kind = checksum;
+    settings.signature_location = location;
+    settings.session_token_mode = SessionTokenMode::Include;
+    settings
 }
 
 /// `Content-Disposition: attachment` naming `filename`, readable by every

@@ -62,16 +62,21 @@ macro_rules! send_long {
 
 /// Sends a request without a body through direct.rs when the backend has
 /// it, else through the SDK: `$codec` names the operation in
-/// [`Codecs`](crate::direct::Codecs). The answer is the SDK's either way.
+/// [`Codecs`](crate::direct::Codecs). The answer is the SDK's either way;
+/// with `$then`, what it makes of the success (`Some(output)`, or `None`
+/// where direct.rs did not read it: [`Sending::status_only`]).
 macro_rules! send_small {
-    ($core:expr, $op:expr, $key:expr, $codec:ident, $request:expr, $how:expr) => {{
+    ($core:expr, $op:expr, $key:expr, $codec:ident, $request:expr, $how:expr) => {
+        send_small!($core, $op, $key, $codec, $request, $how, output)
+    };
+    ($core:expr, $op:expr, $key:expr, $codec:ident, $request:expr, $how:expr, $then:expr) => {{
         let request = $request;
         match &$core.direct {
             Some(d) => match request.as_input().clone().build() {
-                Ok(input) => Box::pin(d.send($op, $key, &d.ops.$codec, input, $how)).await.map(output),
+                Ok(input) => Box::pin(d.send($op, $key, &d.ops.$codec, input, $how)).await.map($then),
                 Err(e) => Err(SdkError::construction_failure(e)),
             },
-            None => $core.observe($op, $key, request.send()).await,
+            None => $core.observe($op, $key, request.send()).await.map(|out| $then(Some(out))),
         }
     }};
 }
@@ -689,19 +694,10 @@ impl S3Core {
     }
 
     /// Whether the object exists: a HeadObject whose success is not read
-    /// (direct.rs), or [`S3Core::head_object`]. A missing key is `NotFound`.
+    /// (by direct.rs; the SDK reads it anyway). A missing key is `NotFound`.
     pub(crate) async fn object_exists(&self, op: Operation, key: &str) -> Result<()> {
-        let Some(d) = &self.direct else {
-            return self.head_object(op, key).await.map(drop);
-        };
         let request = with_customer_key!(self.client.head_object().bucket(self.bucket()).key(key), self.read_key());
-        let sent = match request.as_input().clone().build() {
-            Ok(input) => {
-                let how = Sending::SMALL.status_only();
-                Box::pin(d.send::<_, HeadObjectOutput, HeadObjectError>(op, key, &d.ops.head, input, how)).await.map(drop)
-            }
-            Err(e) => Err(SdkError::construction_failure(e)),
-        };
+        let sent = send_small!(self, op, key, head, request, Sending::SMALL.status_only(), |_: Option<HeadObjectOutput>| ());
         match sent {
             Ok(()) => {
                 self.mark_seen();

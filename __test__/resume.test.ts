@@ -36,7 +36,7 @@ import { signedRequest } from './helpers/http';
 import type { ProxyRequest, TestProxy } from './helpers/proxy.mjs';
 import { uniqueKey } from './helpers/s3';
 import { isS3sFs } from './helpers/servers';
-import { drain, KiB, MiB, randomBuffer, readAll, sha256 } from './helpers/streams';
+import { drain, KiB, MiB, randomBuffer, readAll, sha256, sleep } from './helpers/streams';
 
 let server: Server;
 let proxy: TestProxy;
@@ -160,6 +160,18 @@ describe('resumed downloads', () => {
     // the new object, whose ETag the backend checks on the answer.
     expect(getsOf(k)[1].headers['if-match']).toBe(old.etag);
     expect(stream.destroyed).toBe(true);
+  });
+
+  it('a stream not yet read pulls no body: no resumed GET in 300 ms (6× the longest backoff) until the first read, then every byte', async () => {
+    proxy.reset();
+    proxy.cutResponse(KiB, 1, { method: 'GET' });
+    const stream = await b.download(key);
+    await sleep(300);
+    // Reading ahead before the first read would have met the cut (after 1 KiB) and resumed by now.
+    expect(rangesOf(key)).toEqual([undefined]);
+    const got = await readAll(stream);
+    expect(sha256(got)).toBe(sha256(data));
+    expect(rangesOf(key)).toEqual([undefined, `bytes=${KiB}-`]);
   });
 
   it('the object deleted before the resume: precondition_failed, saying the object changed', async () => {

@@ -781,6 +781,10 @@ pub struct NativeDownload {
     stop: CancellationToken,
     /// Chunks read ahead (see [`READ_AHEAD_CHUNKS`]).
     chunks: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<ReadAhead>>>,
+    /// The download and the sending end of `chunks` until the first `read()`
+    /// starts the reader ahead: nothing of the body is read before the
+    /// consumer asks, so a stream that is opened and never read pulls no data.
+    unstarted: std::sync::Mutex<Option<(Download, tokio::sync::mpsc::Sender<ReadAhead>)>>,
     closer: DownloadCloser,
     content_length: Option<f64>,
     content_type: Option<String>,
@@ -799,36 +803,40 @@ const READ_AHEAD_CHUNK_BYTES: usize = 1024 * 1024;
 type ReadAhead = std::result::Result<Option<Vec<u8>>, s3_storage_core::Error>;
 
 impl From<Download> for NativeDownload {
-    /// Starts the reader ahead (on the runtime this is called from).
-    fn from(mut download: Download) -> Self {
+    /// Holds the download until the first `read()` (see `unstarted`).
+    fn from(download: Download) -> Self {
         let (tx, rx) = tokio::sync::mpsc::channel::<ReadAhead>(READ_AHEAD_CHUNKS);
-        let stop = CancellationToken::new();
-        let native = NativeDownload {
+        NativeDownload {
             content_length: download.content_length.map(|n| n as f64),
             content_type: download.content_type.clone(),
             etag: download.etag.clone(),
             closer: download.closer(),
-            stop: stop.clone(),
+            stop: CancellationToken::new(),
             chunks: Arc::new(tokio::sync::Mutex::new(rx)),
-        };
-        tokio::spawn(async move {
-            loop {
-                // A close ends a read in progress (the closer) and a wait for
-                // room ahead (`stop`); a reader that is gone ends the send.
-                let read = download.read(READ_AHEAD_CHUNK_BYTES).await;
-                let last = !matches!(read, Ok(Some(_)));
-                let sent = tokio::select! {
-                    sent = tx.send(read) => sent.is_ok(),
-                    _ = stop.cancelled() => false,
-                };
-                if !sent || last {
-                    break;
-                }
-            }
-            download.close();
-        });
-        native
+            unstarted: std::sync::Mutex::new(Some((download, tx))),
+        }
     }
+}
+
+/// Reads `download` ahead into `tx` until its end, an error, or `stop`
+/// (on the runtime this is called from).
+fn read_ahead(mut download: Download, tx: tokio::sync::mpsc::Sender<ReadAhead>, stop: CancellationToken) {
+    tokio::spawn(async move {
+        loop {
+            // A close ends a read in progress (the closer) and a wait for
+            // room ahead (`stop`); a reader that is gone ends the send.
+            let read = download.read(READ_AHEAD_CHUNK_BYTES).await;
+            let last = !matches!(read, Ok(Some(_)));
+            let sent = tokio::select! {
+                sent = tx.send(read) => sent.is_ok(),
+                _ = stop.cancelled() => false,
+            };
+            if !sent || last {
+                break;
+            }
+        }
+        download.close();
+    });
 }
 
 #[napi]
@@ -837,7 +845,12 @@ impl NativeDownload {
     #[napi(ts_return_type = "Promise<Buffer | null>")]
     pub fn read<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Option<CopiedChunk>>> {
         let chunks = self.chunks.clone();
+        let unstarted = self.unstarted.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let stop = self.stop.clone();
         spawn(env, move || async move {
+            if let Some((download, tx)) = unstarted {
+                read_ahead(download, tx, stop);
+            }
             match chunks.lock().await.recv().await {
                 Some(Ok(Some(chunk))) => Ok(Some(CopiedChunk(chunk))),
                 Some(Ok(None)) | None => Ok(None),
@@ -851,6 +864,8 @@ impl NativeDownload {
     pub fn close(&self) {
         self.closer.close();
         self.stop.cancel();
+        // A download never read is dropped here (its connection with it).
+        drop(self.unstarted.lock().unwrap_or_else(|e| e.into_inner()).take());
     }
 
     #[napi(getter)]

@@ -777,7 +777,8 @@ pub struct WholeDownload {
 /// The reading end of a download.
 #[napi]
 pub struct NativeDownload {
-    /// Stops the reader ahead.
+    /// Stops the reader ahead: cancelled by `close()` only (an abort closes
+    /// the download itself, through its signal).
     stop: CancellationToken,
     /// Chunks read ahead (see [`READ_AHEAD_CHUNKS`]).
     chunks: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<ReadAhead>>>,
@@ -818,6 +819,13 @@ impl From<Download> for NativeDownload {
     }
 }
 
+impl NativeDownload {
+    /// The download and its channel if the reader ahead has not started (once).
+    fn take_unstarted(&self) -> Option<(Download, tokio::sync::mpsc::Sender<ReadAhead>)> {
+        self.unstarted.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
 /// Reads `download` ahead into `tx` until its end, an error, or `stop`
 /// (on the runtime this is called from).
 fn read_ahead(mut download: Download, tx: tokio::sync::mpsc::Sender<ReadAhead>, stop: CancellationToken) {
@@ -845,7 +853,7 @@ impl NativeDownload {
     #[napi(ts_return_type = "Promise<Buffer | null>")]
     pub fn read<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Option<CopiedChunk>>> {
         let chunks = self.chunks.clone();
-        let unstarted = self.unstarted.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let unstarted = self.take_unstarted();
         let stop = self.stop.clone();
         spawn(env, move || async move {
             if let Some((download, tx)) = unstarted {
@@ -865,7 +873,7 @@ impl NativeDownload {
         self.closer.close();
         self.stop.cancel();
         // A download never read is dropped here (its connection with it).
-        drop(self.unstarted.lock().unwrap_or_else(|e| e.into_inner()).take());
+        drop(self.take_unstarted());
     }
 
     #[napi(getter)]

@@ -12,6 +12,7 @@ import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { gitHead } from './lib/git.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({ options: { addon: { type: 'string' }, symbols: { type: 'string' }, save: { type: 'string' } } });
@@ -40,13 +41,7 @@ for (const line of nm.split('\n')) {
 }
 const byCrate = [...crates.entries()].map(([crate, bytes]) => ({ crate, bytes })).sort((a, b) => b.bytes - a.bytes);
 
-const commit = (() => {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-  } catch {
-    return 'unknown';
-  }
-})();
+const commit = gitHead(root) ?? 'unknown';
 const result = {
   date: new Date().toISOString(),
   commit,

@@ -21,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { gitHead } from './lib/git.mjs';
 import { EMPTY_NODE, FULL_ROUNDS, MiB, PEERS, SIZES, workloads } from './lib/workloads.mjs';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
@@ -127,8 +128,8 @@ function environment(addon, server) {
       mtime: st.mtime.toISOString(),
       sha256: createHash('sha256').update(readFileSync(addon)).digest('hex').slice(0, 16),
     },
-    gitHead: cmdOut('git', ['-C', root, 'rev-parse', '--short', 'HEAD']),
-    ...(process.env.BENCH_BASELINE ? { baselineHead: cmdOut('git', ['-C', process.env.BENCH_BASELINE, 'rev-parse', '--short', 'HEAD']) } : {}),
+    gitHead: gitHead(root),
+    ...(process.env.BENCH_BASELINE ? { baselineHead: gitHead(process.env.BENCH_BASELINE) } : {}),
     loadavgAtStart: os.loadavg(),
   };
 }

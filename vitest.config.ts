@@ -5,6 +5,10 @@ import { configDefaults, defineConfig } from 'vitest/config';
 const shared = {
   testTimeout: 60_000,
   hookTimeout: 60_000,
+  // expect.poll waits for what a call does in the background after it settles (the
+  // AbortMultipartUpload sent once the parts in flight end, a connection closing). The default
+  // 1 s is short on a loaded 2-core machine; a poll still fails when the thing never happens.
+  expect: { poll: { timeout: 5_000 } },
 };
 
 export default defineConfig({

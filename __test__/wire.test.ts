@@ -331,10 +331,15 @@ describe('signed URLs with plain fetch', () => {
   it.skipIf(!checksSignatures)('refuses an expired URL', async () => {
     const key = uniqueKey('signed-expired');
     await backend.upload({ key, body: Buffer.from('soon gone'), contentType: 'text/plain' });
-    const get = await backend.getSignedUrl(key, { expiresIn: 1 });
-    const put = await backend.getSignedUrl(key, { method: 'PUT', expiresIn: 1 });
+    // X-Amz-Date is in whole seconds, so a URL signed late in a second is valid for up to a
+    // second less than expiresIn: sign just after a second begins, with expiresIn 2, so the
+    // fresh fetch has about 2 s.
+    await sleep(1000 - (Date.now() % 1000) + 20);
+    const get = await backend.getSignedUrl(key, { expiresIn: 2 });
+    const put = await backend.getSignedUrl(key, { method: 'PUT', expiresIn: 2 });
     expect((await fetch(get.url)).status).toBe(200); // valid while fresh
-    await sleep(2100);
+    // Servers compare whole seconds: wait until more than a second after the later expiry.
+    await sleep(Math.max(Date.parse(get.expiresAt), Date.parse(put.expiresAt)) + 1100 - Date.now());
     // S3 answers 403 AccessDenied ("Request has expired"); Garage 400 InvalidRequest
     // ("Bad request: Date is too old").
     const refused = s3.server === 'garage' ? 400 : 403;

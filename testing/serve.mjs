@@ -6,7 +6,11 @@
 // credentials) once it serves; stops on SIGTERM, SIGINT or SIGHUP, or when
 // its parent process is gone.
 import { parseArgs } from 'node:util'
-import { startLocalS3 } from './index.mjs'
+
+// Read before anything slow (loading the addon, starting the server): a parent that exits in
+// the meantime would otherwise be missed, and the server would outlive it.
+const parent = process.ppid
+const { startLocalS3 } = await import('./index.mjs')
 
 const { values } = parseArgs({
   options: {
@@ -31,7 +35,6 @@ const s3 = await startLocalS3({
   domain: values.domain,
 })
 console.log(JSON.stringify({ ...s3, dir: s3.dir }))
-const parent = process.ppid
 let stopping = false
 function stop() {
   if (stopping) return

@@ -5,7 +5,8 @@
 //           source stops producing after that many bytes (and posts { stalled }) but stays open.
 //   upload-buffer: one Buffer of `size` bytes; posts { started } once upload() was called.
 //   download: reads the object slowly (pauses 20 ms after each chunk), or as fast as it
-//             comes with `flowing`.
+//             comes with `flowing`; with `stallAfter`, stops reading after that many bytes
+//             (and posts { stalled }), the download left open.
 import { parentPort, workerData } from 'node:worker_threads'
 import { Readable } from 'node:stream'
 import { S3StorageBackend } from '../../../lib/index.mjs'
@@ -55,6 +56,13 @@ if (mode === 'upload') {
   stream.on('data', (c) => {
     received += c.length
     parentPort.postMessage({ received })
+    if (stallAfter !== undefined && received >= stallAfter) {
+      // Stop reading for good, the download left open (the timer keeps the worker alive).
+      stream.pause()
+      setInterval(() => {}, 1000)
+      parentPort.postMessage({ stalled: true, received })
+      return
+    }
     if (flowing) return
     stream.pause()
     setTimeout(() => stream.resume(), 20)

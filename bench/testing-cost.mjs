@@ -14,6 +14,7 @@ import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { gitHead } from './lib/git.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '15' }, save: { type: 'string' } } });
@@ -53,7 +54,7 @@ const mapsTestAddon = execFileSync(
 
 const result = {
   date: new Date().toISOString(),
-  commit: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim(),
+  commit: gitHead(root),
   command: `node bench/testing-cost.mjs --runs ${runs}${values.save ? ` --save ${values.save}` : ''}`,
   node: process.version,
   cpus: (await import('node:os')).cpus().length,

@@ -3,18 +3,19 @@
 // (test-results/vitest-<server>.json, written by scripts/matrix.mjs). CI keeps only the tail of
 // the output, so the names of failed tests must be there and not only in vitest's own log.
 import { readFileSync } from 'node:fs';
-import { relative } from 'node:path';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SERVER_KINDS } from './s3-server.mjs';
+import { reportFile } from './test-reports.mjs';
 
-const SERVERS = ['builtin', 's3s-fs', 'garage', 'moto'];
 const MESSAGE_LINES = 8;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const failures = [];
-for (const server of SERVERS) {
+for (const server of SERVER_KINDS) {
   let report;
   try {
-    report = JSON.parse(readFileSync(`${ROOT}test-results/vitest-${server}.json`, 'utf8'));
+    report = JSON.parse(readFileSync(path.join(ROOT, reportFile(server)), 'utf8'));
   } catch {
     console.log(`vitest ${server}: no report (not run)`);
     continue;
@@ -25,7 +26,7 @@ for (const server of SERVERS) {
       (skipped ? `, ${skipped} skipped` : ''),
   );
   for (const file of report.testResults) {
-    const name = relative(ROOT, file.name);
+    const name = path.relative(ROOT, file.name);
     const failed = file.assertionResults.filter((t) => t.status === 'failed');
     for (const t of failed) failures.push({ server, where: `${name} › ${t.fullName}`, message: t.failureMessages.join('\n') });
     // A file can fail outside any test (an import error, a failing hook).

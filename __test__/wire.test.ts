@@ -331,9 +331,10 @@ describe('signed URLs with plain fetch', () => {
   it.skipIf(!checksSignatures)('refuses an expired URL', async () => {
     const key = uniqueKey('signed-expired');
     await backend.upload({ key, body: Buffer.from('soon gone'), contentType: 'text/plain' });
-    // X-Amz-Date is in whole seconds, so a URL signed late in a second is valid for up to a
-    // second less than expiresIn: sign just after a second begins, with expiresIn 2, so the
-    // fresh fetch has about 2 s.
+    // X-Amz-Date is in whole seconds and servers compare whole seconds, so the moment a URL
+    // stops working depends on when in a second it was signed. Sign just after a second
+    // begins, with expiresIn 2: the fresh fetch is then well inside the window, and the wait
+    // below well past it, whatever the time of day.
     await sleep(1000 - (Date.now() % 1000) + 20);
     const get = await backend.getSignedUrl(key, { expiresIn: 2 });
     const put = await backend.getSignedUrl(key, { method: 'PUT', expiresIn: 2 });
